@@ -1,1 +1,5 @@
 __version__ = "0.0.1"
+
+from .policy import Policy, set_limit
+from .task import task, Task, Job
+from .chain import Chain

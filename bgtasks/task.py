@@ -7,7 +7,7 @@ Docs: https://bgtasks.github.io/bgtasks/task.html.md"""
 # %% auto #0
 __all__ = ['logger', 'registry', 'Task', 'task', 'Job']
 
-# %% ../nbs/00_task.ipynb #d981d5c0
+# %% ../nbs/00_task.ipynb #5d5babac
 import inspect, json, logging, secrets, threading, traceback
 from datetime import datetime, timezone
 from functools import update_wrapper
@@ -15,11 +15,11 @@ from fastcore.basics import patch
 from starlette.background import BackgroundTask
 from .policy import Policy
 
-# %% ../nbs/00_task.ipynb #61c54b86
+# %% ../nbs/00_task.ipynb #4fc4260b
 logger = logging.getLogger('bgtasks')
 def _now(): return datetime.now(timezone.utc)
 
-# %% ../nbs/00_task.ipynb #6482bbcb
+# %% ../nbs/00_task.ipynb #8675fd83
 class Task:
     "A plain function that can also run in the background as a `Job`"
     def __init__(self,
@@ -36,7 +36,7 @@ class Task:
 
 registry = {}
 
-# %% ../nbs/00_task.ipynb #7753eda5
+# %% ../nbs/00_task.ipynb #8a12624e
 def task(fn=None, *,
          name:str=None, # Stable name (default: the function's name)
          retries:int=0, # How many times to retry after a retryable failure
@@ -52,12 +52,12 @@ def task(fn=None, *,
     if fn is None: return lambda f: Task(f, name=name, policy=pol)
     return Task(fn, name=name, policy=pol)
 
-# %% ../nbs/00_task.ipynb #068f48de
+# %% ../nbs/00_task.ipynb #9303cf88
 def _json(v):
     "`v` round-tripped through JSON, so a job sees what a queue would deliver"
     return json.loads(json.dumps(v, allow_nan=False))
 
-# %% ../nbs/00_task.ipynb #5eb19ff1
+# %% ../nbs/00_task.ipynb #9a7f4316
 @patch
 def check(self:Task, *args, **kwargs) -> dict:
     "Bind `args` and `kwargs` to the task's signature and check each is JSON-serialisable"
@@ -69,7 +69,7 @@ def check(self:Task, *args, **kwargs) -> dict:
             f'{self.name}: argument {k!r} is not JSON-serialisable (got {type(v).__name__})') from None
     return _json(ba.arguments)
 
-# %% ../nbs/00_task.ipynb #f9a24b78
+# %% ../nbs/00_task.ipynb #dfd4723c
 class Job(BackgroundTask):
     "One run of a `Task` with checked JSON arguments; a Starlette `BackgroundTask`"
     def __init__(self, task:Task, args:dict):
@@ -86,13 +86,13 @@ class Job(BackgroundTask):
         "Block until the job has ended; `True` unless `timeout` passed first"
         return self.done.wait(timeout)
 
-# %% ../nbs/00_task.ipynb #e9481774
+# %% ../nbs/00_task.ipynb #da740f80
 @patch
 def bg(self:Task, *args, **kwargs) -> Job:
     "Check the arguments and return a `Job` that runs this task in the background"
     return Job(self, self.check(*args, **kwargs))
 
-# %% ../nbs/00_task.ipynb #a0be34a1
+# %% ../nbs/00_task.ipynb #ac5db3a2
 @patch
 async def run(self:Job):
     "Run the job once under its task's policy, record the outcome and log any failure"
@@ -113,3 +113,12 @@ def _fail(self:Job, e:Exception):
     self.state,self.exc,self.error = 'failed',e,f'{type(e).__name__}: {e}' if str(e) else type(e).__name__
     self.traceback = ''.join(traceback.format_exception(e))
     logger.error('job %s (%s) failed after %d attempt(s): %s', self.id, self.task.name, self.attempts, self.error, exc_info=e)
+
+# %% ../nbs/00_task.ipynb #4fdb14ad
+@patch
+def cancel(self:Job, reason:str='cancelled') -> bool:
+    "Cancel the job if it has not started yet; `True` if it was cancelled"
+    if self.state!='queued': return False
+    self.state,self.error,self.finished = 'cancelled',reason,_now()
+    self.done.set()
+    return True
