@@ -7,7 +7,7 @@ Docs: https://bgtasks.github.io/bgtasks/async.html.md"""
 # %% auto #0
 __all__ = ['Policy', 'process_pool', 'close_process_pool', 'limiter', 'set_limit', 'retry_delay']
 
-# %% ../nbs/02_async.ipynb #d8cb09d6
+# %% ../nbs/02_async.ipynb #951b08e9
 import asyncio, inspect, logging, multiprocessing, multiprocessing.util, random
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AsyncExitStack
@@ -17,7 +17,7 @@ from weakref import WeakKeyDictionary
 import anyio, anyio.to_thread
 from fastcore.basics import patch
 
-# %% ../nbs/02_async.ipynb #80a88f63
+# %% ../nbs/02_async.ipynb #39c1214c
 @dataclass
 class Policy:
     "How a task's jobs run: retries with backoff, a timeout, a concurrency limit, threads or processes"
@@ -28,6 +28,7 @@ class Policy:
     timeout:float|None=None # Seconds one attempt may take
     limit:int|None=None # Jobs of this task running at once
     process:bool=False # Run in the process pool
+    rerun:bool=True # Run again if a crash interrupted it (see the tracking lesson)
 
     def __post_init__(self):
         if self.retries<0: raise ValueError('retries must be >= 0')
@@ -36,11 +37,11 @@ class Policy:
         if isinstance(self.retry_on, type): self.retry_on = (self.retry_on,)
         self.retry_on = tuple(self.retry_on)
 
-# %% ../nbs/02_async.ipynb #437784e6
+# %% ../nbs/02_async.ipynb #45975f8b
 def _bound(job):
-    "Positional and keyword arguments for the job's function"
+    "Positional and keyword arguments for the job's function, with the job itself if it asks for it"
     ba = inspect.BoundArguments(job.task.sig, dict(job.args))
-    return ba.args, ba.kwargs
+    return ba.args, ba.kwargs | ({'job': job} if job.task.wants_job else {})
 
 def _run_by_name(name, args):
     "Run registered task `name` with JSON `args` (in a process pool worker)"
@@ -49,7 +50,7 @@ def _run_by_name(name, args):
     ba = inspect.BoundArguments(t.sig, dict(args))
     return t.fn(*ba.args, **ba.kwargs)
 
-# %% ../nbs/02_async.ipynb #d5db01d0
+# %% ../nbs/02_async.ipynb #e2a9d9fc
 _pool,_pool_names = None,set()
 
 def process_pool(names=()) -> ProcessPoolExecutor:
@@ -70,7 +71,7 @@ def close_process_pool():
     if _pool: _pool.shutdown(wait=True)
     _pool = None
 
-# %% ../nbs/02_async.ipynb #cc278b6f
+# %% ../nbs/02_async.ipynb #8030ad46
 @patch
 async def call(self:Policy, job):
     "Run the job's function once, on the loop, in a thread or in a process"
@@ -82,7 +83,7 @@ async def call(self:Policy, job):
     if inspect.iscoroutinefunction(fn): return await fn(*args, **kwargs)
     return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), abandon_on_cancel=True)
 
-# %% ../nbs/02_async.ipynb #f1186ead
+# %% ../nbs/02_async.ipynb #a4c9b125
 _limiters = WeakKeyDictionary()
 _global_limit = [None]
 
@@ -98,7 +99,7 @@ def set_limit(n:int|None):
     if n is not None and n<1: raise ValueError('limit must be >= 1')
     _global_limit[0] = n
 
-# %% ../nbs/02_async.ipynb #96b5b593
+# %% ../nbs/02_async.ipynb #ca41c06c
 @patch
 async def attempt(self:Policy, job):
     "One attempt at running `job`, within the limits and the timeout"
@@ -107,7 +108,7 @@ async def attempt(self:Policy, job):
         if (n:=_global_limit[0]): await stack.enter_async_context(limiter('*', n))
         with anyio.fail_after(self.timeout): return await self.call(job)
 
-# %% ../nbs/02_async.ipynb #f528be4d
+# %% ../nbs/02_async.ipynb #d54b7e3b
 def retry_delay(attempt:int, # The attempt that just failed, from 1
                 backoff:float=0.5, # Delay after the first failure, before jitter
                 max_backoff:float=30., # Cap on the delay, before jitter
@@ -116,12 +117,13 @@ def retry_delay(attempt:int, # The attempt that just failed, from 1
     d = min(max_backoff, backoff*2**(attempt-1))
     return d/2 + rng.uniform(0, d/2)
 
-# %% ../nbs/02_async.ipynb #3e831c69
+# %% ../nbs/02_async.ipynb #878c5081
 @patch
 async def run(self:Policy, job):
     "Run `job`, retrying retryable failures; return its result or raise its last error"
     while True:
         job.attempts += 1
+        job.save()
         try: return await self.attempt(job)
         except self.retry_on as e:
             if job.attempts>self.retries: raise
