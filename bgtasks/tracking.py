@@ -7,7 +7,7 @@ Docs: https://bgtasks.github.io/bgtasks/tracking.html.md"""
 # %% auto #0
 __all__ = ['SCHEMA', 'STATES', 'JobStore', 'OwnerMiddleware', 'Jobs']
 
-# %% ../nbs/03_tracking.ipynb #dd0468a9
+# %% ../nbs/03_tracking.ipynb #86e9dc23
 import asyncio, json, secrets, threading, time, weakref
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from .task import Job, registry, current_owner, logger, _now
 from .policy import close_process_pool
 
-# %% ../nbs/03_tracking.ipynb #10c76f7c
+# %% ../nbs/03_tracking.ipynb #587a2af1
 SCHEMA = '''create table if not exists jobs (
   id text primary key,   -- unguessable, from secrets.token_urlsafe
   task text not null,    -- the task's registered name
@@ -35,7 +35,7 @@ create index if not exists jobs_state on jobs(state, created);'''
 
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 
-# %% ../nbs/03_tracking.ipynb #19835449
+# %% ../nbs/03_tracking.ipynb #14658b99
 def _iso(d): return d and d.isoformat()
 
 def _row(job:Job) -> dict:
@@ -48,7 +48,7 @@ def _record(r:dict) -> AttrDict:
     "A stored row, with its JSON decoded"
     return AttrDict(r, args=json.loads(r['args']), result=json.loads(r['result']) if r['result'] else None)
 
-# %% ../nbs/03_tracking.ipynb #afb2bcee
+# %% ../nbs/03_tracking.ipynb #3feb208f
 class JobStore:
     "Jobs kept in SQLite through fastlite, in WAL mode"
     def __init__(self, path=':memory:'): # A database file, or ':memory:'
@@ -66,7 +66,7 @@ class JobStore:
 
     def __repr__(self): return f'JobStore({self.path!r})'
 
-# %% ../nbs/03_tracking.ipynb #dd8a11cc
+# %% ../nbs/03_tracking.ipynb #1128ed1a
 @patch
 def add(self:JobStore, job:Job):
     "Insert a new job"
@@ -86,7 +86,7 @@ def get(self:JobStore, id:str) -> AttrDict|None:
     with self.lock: rs = self.db.q('select * from jobs where id=?', [id])
     return _record(rs[0]) if rs else None
 
-# %% ../nbs/03_tracking.ipynb #3e713261
+# %% ../nbs/03_tracking.ipynb #8a6a5d59
 @patch
 def find(self:JobStore, owner:str=None, state:str=None, limit:int=50) -> list:
     "Jobs, newest first, optionally only those of `owner` and in `state`"
@@ -110,7 +110,7 @@ def unfinished(self:JobStore) -> list:
     with self.lock: rs = self.db.q("select * from jobs where state in ('queued','running') order by created")
     return [_record(r) for r in rs]
 
-# %% ../nbs/03_tracking.ipynb #e040bfbd
+# %% ../nbs/03_tracking.ipynb #d7f3c0e8
 class OwnerMiddleware:
     "Sets `current_owner` from (or creates) the `bgtasks_owner` id in the request's session"
     def __init__(self, app): self.app = app
@@ -122,15 +122,19 @@ class OwnerMiddleware:
         try: await self.app(scope, receive, send)
         finally: current_owner.reset(tok)
 
-# %% ../nbs/03_tracking.ipynb #e8e2cc5c
+# %% ../nbs/03_tracking.ipynb #9440e4a8
 class Jobs:
     "Durable jobs for `app`: a `JobStore`, workers run by the app's lifespan, per-session owners"
     def __init__(self, app, # A FastHTML or Starlette app
                  db='jobs.db', # Database file, ':memory:', or a `JobStore`
                  workers:int=4, # Jobs run at once by this process
                  grace:float=10., # Seconds running jobs get to finish at shutdown
-                 progress_every:float=0.25): # At most one progress write per job per this many seconds
+                 progress_every:float=0.25, # At most one progress write per job per this many seconds
+                 prefix:str|None='/jobs', # Where the progress routes go (`None`: no routes)
+                 admin=None, # `admin(req) -> bool` allows a request to see every session's jobs
+                 poll:str='1s'): # How often a status fragment polls
         self.app,self.workers,self.grace,self.progress_every = app,workers,grace,progress_every
+        self.prefix,self.admin,self.poll = prefix,admin,poll
         self.store = db if isinstance(db, JobStore) else JobStore(db)
         self.live = weakref.WeakValueDictionary()
         self.loop,self.queue,self.tasks,self.running,self.stopping,self.recovered = None,None,[],{},False,None
@@ -145,10 +149,13 @@ class Jobs:
             finally: await self.stop()
         app.router.lifespan_context = lifespan
         Job.runner = self
+        if prefix:
+            from bgtasks.ui import mount_ui  # the routes and components of the progress lesson
+            mount_ui(self)
 
     def __repr__(self): return f'Jobs({self.store.path!r}, workers={self.workers})'
 
-# %% ../nbs/03_tracking.ipynb #526d3c9c
+# %% ../nbs/03_tracking.ipynb #1b227c64
 @patch
 def add(self:Jobs, job:Job):
     "Store a new job and queue it for the workers"
@@ -169,7 +176,7 @@ def _load(self:Jobs, id:str) -> Job|None:
     self.live[id] = job
     return job
 
-# %% ../nbs/03_tracking.ipynb #3e407153
+# %% ../nbs/03_tracking.ipynb #4180092f
 @patch
 def recover(self:Jobs) -> dict:
     "Queue the jobs a previous process left unfinished; return how many of each kind"
@@ -203,7 +210,7 @@ async def _work(self:Jobs):
         try: await job.run()
         finally: self.running.pop(id, None)
 
-# %% ../nbs/03_tracking.ipynb #07acbd7a
+# %% ../nbs/03_tracking.ipynb #d7a5c644
 @patch
 async def stop(self:Jobs):
     "Stop taking work, let running jobs finish within `grace` seconds, leave the rest queued"
@@ -220,7 +227,7 @@ async def stop(self:Jobs):
     self.tasks,self.loop = [],None
     close_process_pool()
 
-# %% ../nbs/03_tracking.ipynb #2c151314
+# %% ../nbs/03_tracking.ipynb #86cafbab
 @patch
 def progress(self:Job, done:int, total:int=None, message:str=None):
     "Report progress: `done` of `total` items, with an optional short `message`"
@@ -228,12 +235,25 @@ def progress(self:Job, done:int, total:int=None, message:str=None):
     if total is not None: self.total = total
     if message is not None: self.message = message
     if not self.runner: return
-    now = time.monotonic()
-    if now-getattr(self, '_saved_at', 0)>=self.runner.progress_every or (self.total and done>=self.total):
-        self._saved_at = now
-        self.save()
+    wait = self.runner.progress_every-(time.monotonic()-getattr(self, '_saved_at', -1e9))
+    if wait<=0 or (self.total and done>=self.total): self._flush()
+    elif not getattr(self, '_flush_due', False):
+        self._flush_due = True
+        self.runner.later(wait, self._flush)
 
-# %% ../nbs/03_tracking.ipynb #ce8b2caf
+@patch
+def _flush(self:Job):
+    "Write the job's progress now"
+    self._flush_due,self._saved_at = False,time.monotonic()
+    self.save()
+
+@patch
+def later(self:Jobs, delay:float, f):
+    "Call `f` on the workers' event loop after `delay` seconds (from any thread)"
+    if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
+    else: f()
+
+# %% ../nbs/03_tracking.ipynb #9abd7336
 @patch
 def get(self:Jobs, id:str) -> AttrDict|None:
     "The stored job with `id`, or `None`"
@@ -263,3 +283,9 @@ def wait(self:Jobs, id:str, timeout:float=10) -> AttrDict:
     "Wait until job `id` has ended and return it"
     waitfor(lambda: (r:=self.store.get(id)) and r.state not in ('queued','running'), timeout=timeout)
     return self.store.get(id)
+
+# %% ../nbs/03_tracking.ipynb #9bcb0216
+@patch
+def close(self:Jobs):
+    "Stop being the runner of new jobs; stored jobs stay readable"
+    if Job.runner is self: Job.runner = None
