@@ -7,7 +7,7 @@ Docs: https://bgtasks.github.io/bgtasks/tracking.html.md"""
 # %% auto #0
 __all__ = ['SCHEMA', 'STATES', 'JobStore', 'OwnerMiddleware', 'Jobs']
 
-# %% ../nbs/03_tracking.ipynb #86e9dc23
+# %% ../nbs/03_tracking.ipynb #465459b4
 import asyncio, json, secrets, threading, time, weakref
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from .task import Job, registry, current_owner, logger, _now
 from .policy import close_process_pool
 
-# %% ../nbs/03_tracking.ipynb #587a2af1
+# %% ../nbs/03_tracking.ipynb #e34adf58
 SCHEMA = '''create table if not exists jobs (
   id text primary key,   -- unguessable, from secrets.token_urlsafe
   task text not null,    -- the task's registered name
@@ -35,7 +35,7 @@ create index if not exists jobs_state on jobs(state, created);'''
 
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 
-# %% ../nbs/03_tracking.ipynb #14658b99
+# %% ../nbs/03_tracking.ipynb #80827d2a
 def _iso(d): return d and d.isoformat()
 
 def _row(job:Job) -> dict:
@@ -48,7 +48,7 @@ def _record(r:dict) -> AttrDict:
     "A stored row, with its JSON decoded"
     return AttrDict(r, args=json.loads(r['args']), result=json.loads(r['result']) if r['result'] else None)
 
-# %% ../nbs/03_tracking.ipynb #3feb208f
+# %% ../nbs/03_tracking.ipynb #b5114ab0
 class JobStore:
     "Jobs kept in SQLite through fastlite, in WAL mode"
     def __init__(self, path=':memory:'): # A database file, or ':memory:'
@@ -66,7 +66,7 @@ class JobStore:
 
     def __repr__(self): return f'JobStore({self.path!r})'
 
-# %% ../nbs/03_tracking.ipynb #1128ed1a
+# %% ../nbs/03_tracking.ipynb #319f9fc6
 @patch
 def add(self:JobStore, job:Job):
     "Insert a new job"
@@ -86,7 +86,7 @@ def get(self:JobStore, id:str) -> AttrDict|None:
     with self.lock: rs = self.db.q('select * from jobs where id=?', [id])
     return _record(rs[0]) if rs else None
 
-# %% ../nbs/03_tracking.ipynb #8a6a5d59
+# %% ../nbs/03_tracking.ipynb #f7a72e7d
 @patch
 def find(self:JobStore, owner:str=None, state:str=None, limit:int=50) -> list:
     "Jobs, newest first, optionally only those of `owner` and in `state`"
@@ -110,7 +110,7 @@ def unfinished(self:JobStore) -> list:
     with self.lock: rs = self.db.q("select * from jobs where state in ('queued','running') order by created")
     return [_record(r) for r in rs]
 
-# %% ../nbs/03_tracking.ipynb #d7f3c0e8
+# %% ../nbs/03_tracking.ipynb #3489e22e
 class OwnerMiddleware:
     "Sets `current_owner` from (or creates) the `bgtasks_owner` id in the request's session"
     def __init__(self, app): self.app = app
@@ -122,7 +122,7 @@ class OwnerMiddleware:
         try: await self.app(scope, receive, send)
         finally: current_owner.reset(tok)
 
-# %% ../nbs/03_tracking.ipynb #9440e4a8
+# %% ../nbs/03_tracking.ipynb #49531d9f
 class Jobs:
     "Durable jobs for `app`: a `JobStore`, workers run by the app's lifespan, per-session owners"
     def __init__(self, app, # A FastHTML or Starlette app
@@ -132,10 +132,15 @@ class Jobs:
                  progress_every:float=0.25, # At most one progress write per job per this many seconds
                  prefix:str|None='/jobs', # Where the progress routes go (`None`: no routes)
                  admin=None, # `admin(req) -> bool` allows a request to see every session's jobs
-                 poll:str='1s'): # How often a status fragment polls
+                 poll:str='1s', # How often a status fragment polls
+                 redis:str=None): # A Redis URL: run jobs on Dramatiq workers instead (the scale-out lesson)
         self.app,self.workers,self.grace,self.progress_every = app,workers,grace,progress_every
-        self.prefix,self.admin,self.poll = prefix,admin,poll
-        self.store = db if isinstance(db, JobStore) else JobStore(db)
+        self.prefix,self.admin,self.poll,self.backend = prefix,admin,poll,None
+        if redis:
+            from bgtasks.scale import RedisBackend  # the scale-out lesson
+            self.backend = RedisBackend(redis)
+            self.store = self.backend.store
+        else: self.store = db if isinstance(db, JobStore) else JobStore(db)
         self.live = weakref.WeakValueDictionary()
         self.loop,self.queue,self.tasks,self.running,self.stopping,self.recovered = None,None,[],{},False,None
         app.user_middleware.append(Middleware(OwnerMiddleware))
@@ -155,10 +160,11 @@ class Jobs:
 
     def __repr__(self): return f'Jobs({self.store.path!r}, workers={self.workers})'
 
-# %% ../nbs/03_tracking.ipynb #1b227c64
+# %% ../nbs/03_tracking.ipynb #ad54d1be
 @patch
 def add(self:Jobs, job:Job):
     "Store a new job and queue it for the workers"
+    if self.backend: return self.backend.enqueue(job)
     self.store.add(job)
     self.live[job.id] = job
     if self.loop and not self.stopping: self.loop.call_soon_threadsafe(self.queue.put_nowait, job.id)
@@ -176,7 +182,7 @@ def _load(self:Jobs, id:str) -> Job|None:
     self.live[id] = job
     return job
 
-# %% ../nbs/03_tracking.ipynb #4180092f
+# %% ../nbs/03_tracking.ipynb #161d31b3
 @patch
 def recover(self:Jobs) -> dict:
     "Queue the jobs a previous process left unfinished; return how many of each kind"
@@ -196,6 +202,7 @@ def recover(self:Jobs) -> dict:
 @patch
 async def start(self:Jobs):
     "Recover unfinished jobs and start the workers"
+    if self.backend: return  # Dramatiq workers run the jobs, in their own processes
     self.loop,self.queue,self.stopping = asyncio.get_running_loop(),asyncio.Queue(),False
     self.recovered = self.recover()
     self.tasks = [asyncio.create_task(self._work(), name=f'bgtasks-worker-{i}') for i in range(self.workers)]
@@ -210,11 +217,12 @@ async def _work(self:Jobs):
         try: await job.run()
         finally: self.running.pop(id, None)
 
-# %% ../nbs/03_tracking.ipynb #d7a5c644
+# %% ../nbs/03_tracking.ipynb #bdd4f75a
 @patch
 async def stop(self:Jobs):
     "Stop taking work, let running jobs finish within `grace` seconds, leave the rest queued"
     self.stopping = True
+    if self.backend: return
     for _ in self.tasks: self.queue.put_nowait(None)
     done,pending = await asyncio.wait(self.tasks, timeout=self.grace) if self.tasks else (set(),set())
     left = list(self.running.values())
@@ -227,7 +235,7 @@ async def stop(self:Jobs):
     self.tasks,self.loop = [],None
     close_process_pool()
 
-# %% ../nbs/03_tracking.ipynb #86cafbab
+# %% ../nbs/03_tracking.ipynb #4e259003
 @patch
 def progress(self:Job, done:int, total:int=None, message:str=None):
     "Report progress: `done` of `total` items, with an optional short `message`"
@@ -253,7 +261,7 @@ def later(self:Jobs, delay:float, f):
     if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
     else: f()
 
-# %% ../nbs/03_tracking.ipynb #9abd7336
+# %% ../nbs/03_tracking.ipynb #3bd4d167
 @patch
 def get(self:Jobs, id:str) -> AttrDict|None:
     "The stored job with `id`, or `None`"
@@ -284,7 +292,7 @@ def wait(self:Jobs, id:str, timeout:float=10) -> AttrDict:
     waitfor(lambda: (r:=self.store.get(id)) and r.state not in ('queued','running'), timeout=timeout)
     return self.store.get(id)
 
-# %% ../nbs/03_tracking.ipynb #9bcb0216
+# %% ../nbs/03_tracking.ipynb #f2ae2cdb
 @patch
 def close(self:Jobs):
     "Stop being the runner of new jobs; stored jobs stay readable"
