@@ -7,13 +7,14 @@ Docs: https://bgtasks.github.io/bgtasks/servers.html.md"""
 # %% auto #0
 __all__ = ['serve_thread', 'ServerProcess', 'serve_process']
 
-# %% ../nbs/90_servers.ipynb #c0649178
-import os, signal, subprocess, sys, threading, time
+# %% ../nbs/90_servers.ipynb #75ce66ce
+import atexit, os, signal, subprocess, sys, tempfile, threading, time
+from pathlib import Path
 from contextlib import contextmanager
 import httpx, uvicorn
 from fastcore.net import free_port
 
-# %% ../nbs/90_servers.ipynb #7901805c
+# %% ../nbs/90_servers.ipynb #ad8ff596
 @contextmanager
 def serve_thread(app, # An ASGI app
                  port:int=None, # Port to bind on 127.0.0.1 (default: a free one)
@@ -33,10 +34,10 @@ def serve_thread(app, # An ASGI app
         server.should_exit = True
         th.join(timeout)
 
-# %% ../nbs/90_servers.ipynb #7ef84f5b
+# %% ../nbs/90_servers.ipynb #27247876
 class ServerProcess:
     "A uvicorn server running in a child process"
-    def __init__(self, proc, url): self.proc,self.url = proc,url
+    def __init__(self, proc, url, log=None): self.proc,self.url,self.log = proc,url,log
     def __repr__(self): return f'ServerProcess({self.url}, pid={self.proc.pid})'
     def __enter__(self): return self
     def __exit__(self, *exc): self.stop()
@@ -58,12 +59,19 @@ def serve_process(app:str, # The app as `module:attribute`, importable from `cwd
     "Start `python -m uvicorn app` on 127.0.0.1 in a child process and wait until it answers"
     port = port or free_port('127.0.0.1')
     cmd = [sys.executable, '-m', 'uvicorn', app, '--host', '127.0.0.1', '--port', str(port), '--log-level', 'warning', *args]
-    proc = subprocess.Popen(cmd, cwd=cwd, env=os.environ | (env or {}))
+    log = tempfile.NamedTemporaryFile('w+', prefix=f'uvicorn-{port}-', suffix='.log', delete=False)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=os.environ | (env or {}), stdout=log, stderr=subprocess.STDOUT)
+    atexit.register(_kill, proc)
     url,deadline = f'http://127.0.0.1:{port}',time.monotonic()+timeout
     while True:
-        if proc.poll() is not None: raise RuntimeError(f'{app} exited with code {proc.returncode} before it answered')
+        if proc.poll() is not None:
+            raise RuntimeError(f'{app} exited with code {proc.returncode} before it answered:\n{Path(log.name).read_text()[-2000:]}')
         try: httpx.get(url, timeout=1); break
         except httpx.TransportError:
             if time.monotonic()>deadline: proc.kill(); raise RuntimeError(f'{app} did not answer within {timeout}s')
             time.sleep(0.05)
-    return ServerProcess(proc, url)
+    return ServerProcess(proc, url, log.name)
+
+def _kill(proc):
+    "Make sure a child server does not outlive us (a failed notebook must not leave servers behind)"
+    if proc.poll() is None: proc.kill()
