@@ -3,3 +3,5 @@ __version__ = "0.0.1"
 from .policy import Policy, set_limit
 from .task import task, Task, Job
 from .chain import Chain
+from .tracking import Jobs, JobStore
+from .ui import JobStatus, JobStream, JobCounts, Dashboard

@@ -7,12 +7,12 @@ Docs: https://bgtasks.github.io/bgtasks/chain.html.md"""
 # %% auto #0
 __all__ = ['Chain']
 
-# %% ../nbs/01_chain.ipynb #454fd476
+# %% ../nbs/01_chain.ipynb #758225cd
 from fastcore.basics import patch
 from starlette.background import BackgroundTask
 from .task import Job, logger
 
-# %% ../nbs/01_chain.ipynb #c1d6b826
+# %% ../nbs/01_chain.ipynb #77013be2
 class Chain(BackgroundTask):
     "`Job`s run in order; on a failure, `stop` skips the rest or `continue` runs them anyway"
     def __init__(self, *jobs:Job, on_error:str='stop'):
@@ -21,6 +21,7 @@ class Chain(BackgroundTask):
             if not isinstance(j, Job): raise TypeError(f'Chain takes jobs (made with `task.bg`), not {type(j).__name__}')
         super().__init__(self.__call__)
         self.jobs,self.on_error = list(jobs),on_error
+        for j in jobs: j.chain = self  # a runner's workers leave chained jobs to their chain
 
     async def __call__(self):
         failed = None
@@ -31,7 +32,7 @@ class Chain(BackgroundTask):
                 if j.state=='failed': failed = failed or j
         if failed: logger.warning('chain %s', self)
 
-# %% ../nbs/01_chain.ipynb #f8cd4c4d
+# %% ../nbs/01_chain.ipynb #d1630b0b
 def _outcome(j): return 'skipped' if j.state=='cancelled' and (j.error or '').startswith('skipped') else j.state
 
 @patch(as_prop=True)

@@ -7,7 +7,7 @@ Docs: https://bgtasks.github.io/bgtasks/task.html.md"""
 # %% auto #0
 __all__ = ['logger', 'current_owner', 'registry', 'Task', 'task', 'Job']
 
-# %% ../nbs/00_task.ipynb #9c6224a4
+# %% ../nbs/00_task.ipynb #c37a10e9
 import inspect, json, logging, secrets, threading, traceback
 from contextvars import ContextVar
 from datetime import datetime, timezone
@@ -16,12 +16,12 @@ from fastcore.basics import patch
 from starlette.background import BackgroundTask
 from .policy import Policy
 
-# %% ../nbs/00_task.ipynb #38ff8150
+# %% ../nbs/00_task.ipynb #4ad2f050
 logger = logging.getLogger('bgtasks')
 current_owner = ContextVar('bgtasks_owner', default=None)
 def _now(): return datetime.now(timezone.utc)
 
-# %% ../nbs/00_task.ipynb #e496b9c5
+# %% ../nbs/00_task.ipynb #cb4a7baa
 class Task:
     "A plain function that can also run in the background as a `Job`"
     def __init__(self,
@@ -41,7 +41,7 @@ class Task:
 
 registry = {}
 
-# %% ../nbs/00_task.ipynb #623386c7
+# %% ../nbs/00_task.ipynb #6b95eec3
 def task(fn=None, *,
          name:str=None, # Stable name (default: the function's name)
          retries:int=0, # How many times to retry after a retryable failure
@@ -58,12 +58,12 @@ def task(fn=None, *,
     if fn is None: return lambda f: Task(f, name=name, policy=pol)
     return Task(fn, name=name, policy=pol)
 
-# %% ../nbs/00_task.ipynb #f187ecf1
+# %% ../nbs/00_task.ipynb #ee840867
 def _json(v):
     "`v` round-tripped through JSON, so a job sees what a queue would deliver"
     return json.loads(json.dumps(v, allow_nan=False))
 
-# %% ../nbs/00_task.ipynb #1d4c93e3
+# %% ../nbs/00_task.ipynb #d8248558
 @patch
 def check(self:Task, *args, **kwargs) -> dict:
     "Bind `args` and `kwargs` to the task's signature and check each is JSON-serialisable"
@@ -75,7 +75,7 @@ def check(self:Task, *args, **kwargs) -> dict:
             f'{self.name}: argument {k!r} is not JSON-serialisable (got {type(v).__name__})') from None
     return _json(ba.arguments)
 
-# %% ../nbs/00_task.ipynb #2315ef56
+# %% ../nbs/00_task.ipynb #3ac0e1c5
 class Job(BackgroundTask):
     "One run of a `Task` with checked JSON arguments; a Starlette `BackgroundTask`"
     runner = None # Set by `Jobs`: stores jobs and runs them on its workers
@@ -85,7 +85,7 @@ class Job(BackgroundTask):
         self.owner = owner or current_owner.get()
         self.state,self.attempts,self.result,self.error,self.exc,self.traceback = 'queued',0,None,None,None,None
         self.created,self.started,self.finished = _now(),None,None
-        self.done,self.total,self.message = 0,None,None
+        self.done,self.total,self.message,self.chain = 0,None,None,None
         self.ended = threading.Event()
 
     async def __call__(self):
@@ -97,7 +97,7 @@ class Job(BackgroundTask):
         "Block until the job has ended; `True` unless `timeout` passed first"
         return self.ended.wait(timeout)
 
-# %% ../nbs/00_task.ipynb #c15888ae
+# %% ../nbs/00_task.ipynb #c810f2dc
 @patch
 def bg(self:Task, *args, **kwargs) -> Job:
     "Check the arguments and return a `Job` that runs this task in the background"
@@ -105,7 +105,7 @@ def bg(self:Task, *args, **kwargs) -> Job:
     if job.runner: job.runner.add(job)
     return job
 
-# %% ../nbs/00_task.ipynb #aff96df1
+# %% ../nbs/00_task.ipynb #662d71ce
 @patch
 async def run(self:Job):
     "Run the job once under its task's policy, record the outcome and log any failure"
@@ -133,7 +133,7 @@ def _fail(self:Job, e:Exception):
     self.traceback = ''.join(traceback.format_exception(e))
     logger.error('job %s (%s) failed after %d attempt(s): %s', self.id, self.task.name, self.attempts, self.error, exc_info=e)
 
-# %% ../nbs/00_task.ipynb #37accd12
+# %% ../nbs/00_task.ipynb #0111fc0f
 @patch
 def cancel(self:Job, reason:str='cancelled') -> bool:
     "Cancel the job if it has not started yet; `True` if it was cancelled"

@@ -7,7 +7,7 @@ Docs: https://bgtasks.github.io/bgtasks/tracking.html.md"""
 # %% auto #0
 __all__ = ['SCHEMA', 'STATES', 'JobStore', 'OwnerMiddleware', 'Jobs']
 
-# %% ../nbs/03_tracking.ipynb #465459b4
+# %% ../nbs/03_tracking.ipynb #436e3b47
 import asyncio, json, secrets, threading, time, weakref
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from .task import Job, registry, current_owner, logger, _now
 from .policy import close_process_pool
 
-# %% ../nbs/03_tracking.ipynb #e34adf58
+# %% ../nbs/03_tracking.ipynb #8b61fa24
 SCHEMA = '''create table if not exists jobs (
   id text primary key,   -- unguessable, from secrets.token_urlsafe
   task text not null,    -- the task's registered name
@@ -35,7 +35,7 @@ create index if not exists jobs_state on jobs(state, created);'''
 
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 
-# %% ../nbs/03_tracking.ipynb #80827d2a
+# %% ../nbs/03_tracking.ipynb #511ae31d
 def _iso(d): return d and d.isoformat()
 
 def _row(job:Job) -> dict:
@@ -48,7 +48,7 @@ def _record(r:dict) -> AttrDict:
     "A stored row, with its JSON decoded"
     return AttrDict(r, args=json.loads(r['args']), result=json.loads(r['result']) if r['result'] else None)
 
-# %% ../nbs/03_tracking.ipynb #b5114ab0
+# %% ../nbs/03_tracking.ipynb #71a2bc78
 class JobStore:
     "Jobs kept in SQLite through fastlite, in WAL mode"
     def __init__(self, path=':memory:'): # A database file, or ':memory:'
@@ -66,7 +66,7 @@ class JobStore:
 
     def __repr__(self): return f'JobStore({self.path!r})'
 
-# %% ../nbs/03_tracking.ipynb #319f9fc6
+# %% ../nbs/03_tracking.ipynb #41111371
 @patch
 def add(self:JobStore, job:Job):
     "Insert a new job"
@@ -86,7 +86,7 @@ def get(self:JobStore, id:str) -> AttrDict|None:
     with self.lock: rs = self.db.q('select * from jobs where id=?', [id])
     return _record(rs[0]) if rs else None
 
-# %% ../nbs/03_tracking.ipynb #f7a72e7d
+# %% ../nbs/03_tracking.ipynb #91242bb0
 @patch
 def find(self:JobStore, owner:str=None, state:str=None, limit:int=50) -> list:
     "Jobs, newest first, optionally only those of `owner` and in `state`"
@@ -110,7 +110,7 @@ def unfinished(self:JobStore) -> list:
     with self.lock: rs = self.db.q("select * from jobs where state in ('queued','running') order by created")
     return [_record(r) for r in rs]
 
-# %% ../nbs/03_tracking.ipynb #3489e22e
+# %% ../nbs/03_tracking.ipynb #038f409a
 class OwnerMiddleware:
     "Sets `current_owner` from (or creates) the `bgtasks_owner` id in the request's session"
     def __init__(self, app): self.app = app
@@ -122,7 +122,7 @@ class OwnerMiddleware:
         try: await self.app(scope, receive, send)
         finally: current_owner.reset(tok)
 
-# %% ../nbs/03_tracking.ipynb #49531d9f
+# %% ../nbs/03_tracking.ipynb #69dfca8e
 class Jobs:
     "Durable jobs for `app`: a `JobStore`, workers run by the app's lifespan, per-session owners"
     def __init__(self, app, # A FastHTML or Starlette app
@@ -160,7 +160,7 @@ class Jobs:
 
     def __repr__(self): return f'Jobs({self.store.path!r}, workers={self.workers})'
 
-# %% ../nbs/03_tracking.ipynb #ad54d1be
+# %% ../nbs/03_tracking.ipynb #3cdb8883
 @patch
 def add(self:Jobs, job:Job):
     "Store a new job and queue it for the workers"
@@ -182,7 +182,7 @@ def _load(self:Jobs, id:str) -> Job|None:
     self.live[id] = job
     return job
 
-# %% ../nbs/03_tracking.ipynb #161d31b3
+# %% ../nbs/03_tracking.ipynb #0323db3a
 @patch
 def recover(self:Jobs) -> dict:
     "Queue the jobs a previous process left unfinished; return how many of each kind"
@@ -212,12 +212,12 @@ async def _work(self:Jobs):
     while not self.stopping:
         id = await self.queue.get()
         if self.stopping: break
-        if not (job:=self._load(id)) or job.state!='queued': continue
+        if not (job:=self._load(id)) or job.state!='queued' or job.chain: continue
         self.running[id] = job
         try: await job.run()
         finally: self.running.pop(id, None)
 
-# %% ../nbs/03_tracking.ipynb #bdd4f75a
+# %% ../nbs/03_tracking.ipynb #71a46527
 @patch
 async def stop(self:Jobs):
     "Stop taking work, let running jobs finish within `grace` seconds, leave the rest queued"
@@ -235,7 +235,7 @@ async def stop(self:Jobs):
     self.tasks,self.loop = [],None
     close_process_pool()
 
-# %% ../nbs/03_tracking.ipynb #4e259003
+# %% ../nbs/03_tracking.ipynb #bcd5d21f
 @patch
 def progress(self:Job, done:int, total:int=None, message:str=None):
     "Report progress: `done` of `total` items, with an optional short `message`"
@@ -261,7 +261,7 @@ def later(self:Jobs, delay:float, f):
     if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
     else: f()
 
-# %% ../nbs/03_tracking.ipynb #3bd4d167
+# %% ../nbs/03_tracking.ipynb #1874db33
 @patch
 def get(self:Jobs, id:str) -> AttrDict|None:
     "The stored job with `id`, or `None`"
@@ -292,7 +292,7 @@ def wait(self:Jobs, id:str, timeout:float=10) -> AttrDict:
     waitfor(lambda: (r:=self.store.get(id)) and r.state not in ('queued','running'), timeout=timeout)
     return self.store.get(id)
 
-# %% ../nbs/03_tracking.ipynb #f2ae2cdb
+# %% ../nbs/03_tracking.ipynb #f75257a8
 @patch
 def close(self:Jobs):
     "Stop being the runner of new jobs; stored jobs stay readable"
