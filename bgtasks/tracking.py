@@ -7,7 +7,7 @@ Docs: https://bgtasks.github.io/bgtasks/tracking.html.md"""
 # %% auto #0
 __all__ = ['SCHEMA', 'STATES', 'JobStore', 'OwnerMiddleware', 'Jobs']
 
-# %% ../nbs/03_tracking.ipynb #436e3b47
+# %% ../nbs/03_tracking.ipynb #669461ca
 import asyncio, json, secrets, threading, time, weakref
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from .task import Job, registry, current_owner, logger, _now
 from .policy import close_process_pool
 
-# %% ../nbs/03_tracking.ipynb #8b61fa24
+# %% ../nbs/03_tracking.ipynb #39e8f7da
 SCHEMA = '''create table if not exists jobs (
   id text primary key,   -- unguessable, from secrets.token_urlsafe
   task text not null,    -- the task's registered name
@@ -35,7 +35,7 @@ create index if not exists jobs_state on jobs(state, created);'''
 
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 
-# %% ../nbs/03_tracking.ipynb #511ae31d
+# %% ../nbs/03_tracking.ipynb #b3658a88
 def _iso(d): return d and d.isoformat()
 
 def _row(job:Job) -> dict:
@@ -48,7 +48,7 @@ def _record(r:dict) -> AttrDict:
     "A stored row, with its JSON decoded"
     return AttrDict(r, args=json.loads(r['args']), result=json.loads(r['result']) if r['result'] else None)
 
-# %% ../nbs/03_tracking.ipynb #71a2bc78
+# %% ../nbs/03_tracking.ipynb #1e485bc8
 class JobStore:
     "Jobs kept in SQLite through fastlite, in WAL mode"
     def __init__(self, path=':memory:'): # A database file, or ':memory:'
@@ -66,7 +66,7 @@ class JobStore:
 
     def __repr__(self): return f'JobStore({self.path!r})'
 
-# %% ../nbs/03_tracking.ipynb #41111371
+# %% ../nbs/03_tracking.ipynb #3ae9b0f3
 @patch
 def add(self:JobStore, job:Job):
     "Insert a new job"
@@ -86,7 +86,7 @@ def get(self:JobStore, id:str) -> AttrDict|None:
     with self.lock: rs = self.db.q('select * from jobs where id=?', [id])
     return _record(rs[0]) if rs else None
 
-# %% ../nbs/03_tracking.ipynb #91242bb0
+# %% ../nbs/03_tracking.ipynb #182ca759
 @patch
 def find(self:JobStore, owner:str=None, state:str=None, limit:int=50) -> list:
     "Jobs, newest first, optionally only those of `owner` and in `state`"
@@ -110,7 +110,7 @@ def unfinished(self:JobStore) -> list:
     with self.lock: rs = self.db.q("select * from jobs where state in ('queued','running') order by created")
     return [_record(r) for r in rs]
 
-# %% ../nbs/03_tracking.ipynb #038f409a
+# %% ../nbs/03_tracking.ipynb #c594e470
 class OwnerMiddleware:
     "Sets `current_owner` from (or creates) the `bgtasks_owner` id in the request's session"
     def __init__(self, app): self.app = app
@@ -122,7 +122,7 @@ class OwnerMiddleware:
         try: await self.app(scope, receive, send)
         finally: current_owner.reset(tok)
 
-# %% ../nbs/03_tracking.ipynb #69dfca8e
+# %% ../nbs/03_tracking.ipynb #4bc21dc3
 class Jobs:
     "Durable jobs for `app`: a `JobStore`, workers run by the app's lifespan, per-session owners"
     def __init__(self, app, # A FastHTML or Starlette app
@@ -160,7 +160,7 @@ class Jobs:
 
     def __repr__(self): return f'Jobs({self.store.path!r}, workers={self.workers})'
 
-# %% ../nbs/03_tracking.ipynb #3cdb8883
+# %% ../nbs/03_tracking.ipynb #d8d86957
 @patch
 def add(self:Jobs, job:Job):
     "Store a new job and queue it for the workers"
@@ -182,7 +182,7 @@ def _load(self:Jobs, id:str) -> Job|None:
     self.live[id] = job
     return job
 
-# %% ../nbs/03_tracking.ipynb #0323db3a
+# %% ../nbs/03_tracking.ipynb #2dd08356
 @patch
 def recover(self:Jobs) -> dict:
     "Queue the jobs a previous process left unfinished; return how many of each kind"
@@ -203,6 +203,8 @@ def recover(self:Jobs) -> dict:
 async def start(self:Jobs):
     "Recover unfinished jobs and start the workers"
     if self.backend: return  # Dramatiq workers run the jobs, in their own processes
+    self.starts = getattr(self, 'starts', 0)+1
+    if self.starts>1: return  # already running, e.g. a second test client on the same app
     self.loop,self.queue,self.stopping = asyncio.get_running_loop(),asyncio.Queue(),False
     self.recovered = self.recover()
     self.tasks = [asyncio.create_task(self._work(), name=f'bgtasks-worker-{i}') for i in range(self.workers)]
@@ -217,12 +219,14 @@ async def _work(self:Jobs):
         try: await job.run()
         finally: self.running.pop(id, None)
 
-# %% ../nbs/03_tracking.ipynb #71a46527
+# %% ../nbs/03_tracking.ipynb #a1964879
 @patch
 async def stop(self:Jobs):
     "Stop taking work, let running jobs finish within `grace` seconds, leave the rest queued"
-    self.stopping = True
     if self.backend: return
+    self.starts -= 1
+    if self.starts>0: return
+    self.stopping = True
     for _ in self.tasks: self.queue.put_nowait(None)
     done,pending = await asyncio.wait(self.tasks, timeout=self.grace) if self.tasks else (set(),set())
     left = list(self.running.values())
@@ -235,7 +239,7 @@ async def stop(self:Jobs):
     self.tasks,self.loop = [],None
     close_process_pool()
 
-# %% ../nbs/03_tracking.ipynb #bcd5d21f
+# %% ../nbs/03_tracking.ipynb #9fd941b4
 @patch
 def progress(self:Job, done:int, total:int=None, message:str=None):
     "Report progress: `done` of `total` items, with an optional short `message`"
@@ -261,7 +265,7 @@ def later(self:Jobs, delay:float, f):
     if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
     else: f()
 
-# %% ../nbs/03_tracking.ipynb #1874db33
+# %% ../nbs/03_tracking.ipynb #d0833f0a
 @patch
 def get(self:Jobs, id:str) -> AttrDict|None:
     "The stored job with `id`, or `None`"
@@ -292,7 +296,7 @@ def wait(self:Jobs, id:str, timeout:float=10) -> AttrDict:
     waitfor(lambda: (r:=self.store.get(id)) and r.state not in ('queued','running'), timeout=timeout)
     return self.store.get(id)
 
-# %% ../nbs/03_tracking.ipynb #f75257a8
+# %% ../nbs/03_tracking.ipynb #f05764ef
 @patch
 def close(self:Jobs):
     "Stop being the runner of new jobs; stored jobs stay readable"
