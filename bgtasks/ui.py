@@ -7,13 +7,14 @@ Docs: https://bgtasks.github.io/bgtasks/progress_ui.html.md"""
 # %% auto #0
 __all__ = ['LIVE', 'STYLE', 'SSE_EXT', 'JobStatus', 'JobStream', 'job_events', 'JobCounts', 'Dashboard', 'mount_ui', 'local_js']
 
-# %% ../nbs/04_progress_ui.ipynb #f99ef672
-import asyncio
+# %% ../nbs/04_progress_ui.ipynb #b82706c2
+import asyncio, shutil, subprocess
+from pathlib import Path
 from fasthtml.common import *
 from .task import current_owner
 from .tracking import STATES
 
-# %% ../nbs/04_progress_ui.ipynb #b85108b5
+# %% ../nbs/04_progress_ui.ipynb #b7782ce1
 LIVE = ('queued', 'running')
 
 def _short(err:str, n:int=160):
@@ -39,7 +40,7 @@ def JobStatus(rec, # A stored job (from `Jobs.get`)
                Small(_short(rec.error), cls='bgtasks-error') if rec.error else '',
                id=f'job-{rec.id}', cls='bgtasks-job', data_state=rec.state, **hx)
 
-# %% ../nbs/04_progress_ui.ipynb #b3e08534
+# %% ../nbs/04_progress_ui.ipynb #2da1ec1e
 STYLE = Style('''
 .bgtasks-job { margin: .5rem 0; }
 .bgtasks-job progress { width: 100%; margin: .25rem 0; }
@@ -49,7 +50,7 @@ STYLE = Style('''
 .bgtasks-error { display: block; color: #dc3545; }
 .bgtasks-counts span { margin-right: .75rem; }''')
 
-# %% ../nbs/04_progress_ui.ipynb #76178a04
+# %% ../nbs/04_progress_ui.ipynb #5120e030
 SSE_EXT = Script(src='https://cdn.jsdelivr.net/npm/htmx-ext-sse@2.2.4/sse.js')
 
 def JobStream(rec, prefix:str='/jobs'):
@@ -69,7 +70,7 @@ async def job_events(jobs, id:str, every:float=0.25, limit:float=3600):
         await asyncio.sleep(every)
     yield sse_message('', event='end')
 
-# %% ../nbs/04_progress_ui.ipynb #184288af
+# %% ../nbs/04_progress_ui.ipynb #ec824a80
 def JobCounts(counts:dict):
     "Counts by state"
     return Div(*[Span(Span(s, cls=f'bgtasks-state bgtasks-{s}'), f' {counts.get(s,0)}') for s in STATES], cls='bgtasks-counts')
@@ -80,7 +81,7 @@ def Dashboard(jobs, owner=None, title='Your jobs', limit:int=50):
     return Title(title), Main(H1(title), JobCounts(jobs.counts(owner)),
         *[JobStatus(r, jobs.prefix, jobs.poll) for r in recs] or [P('No jobs yet.')], cls='container')
 
-# %% ../nbs/04_progress_ui.ipynb #f58953d1
+# %% ../nbs/04_progress_ui.ipynb #79f8ef96
 def _not_found(): return FtResponse(P('No such job.'), status_code=404)
 
 def _mine(jobs, id:str):
@@ -120,7 +121,7 @@ def mount_ui(jobs):
         jobs.cancel(id)
         return JobStatus(jobs.get(id), p, jobs.poll)
 
-# %% ../nbs/04_progress_ui.ipynb #3e96f65e
+# %% ../nbs/04_progress_ui.ipynb #1f21b800
 def local_js(spec:str, file:str, cache=Path.home()/'.cache'/'bgtasks-js') -> Path:
     "Path to `file` inside npm package `spec` (e.g. 'htmx.org@2.0.7'), fetched once with `npm pack`"
     dest = Path(cache)/spec
