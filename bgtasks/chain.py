@@ -7,18 +7,19 @@ Docs: https://bgtasks.github.io/bgtasks/chain.html.md"""
 # %% auto #0
 __all__ = ['Chain']
 
-# %% ../nbs/01_chain.ipynb #758225cd
+# %% ../nbs/01_chain.ipynb #1f9dc748
 from fastcore.basics import patch
 from starlette.background import BackgroundTask
 from .task import Job, logger
 
-# %% ../nbs/01_chain.ipynb #77013be2
+# %% ../nbs/01_chain.ipynb #97dc7d79
 class Chain(BackgroundTask):
     "`Job`s run in order; on a failure, `stop` skips the rest or `continue` runs them anyway"
     def __init__(self, *jobs:Job, on_error:str='stop'):
         if on_error not in ('stop','continue'): raise ValueError(f"on_error must be 'stop' or 'continue', not {on_error!r}")
         for j in jobs:
             if not isinstance(j, Job): raise TypeError(f'Chain takes jobs (made with `task.bg`), not {type(j).__name__}')
+        if getattr(Job.runner, 'backend', None): raise NotImplementedError('Chain does not support the Redis backend yet')
         super().__init__(self.__call__)
         self.jobs,self.on_error = list(jobs),on_error
         for j in jobs: j.chain = self  # a runner's workers leave chained jobs to their chain
@@ -32,7 +33,7 @@ class Chain(BackgroundTask):
                 if j.state=='failed': failed = failed or j
         if failed: logger.warning('chain %s', self)
 
-# %% ../nbs/01_chain.ipynb #d1630b0b
+# %% ../nbs/01_chain.ipynb #906b5cc0
 def _outcome(j): return 'skipped' if j.state=='cancelled' and (j.error or '').startswith('skipped') else j.state
 
 @patch(as_prop=True)

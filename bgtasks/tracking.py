@@ -7,7 +7,7 @@ Docs: https://bgtasks.github.io/bgtasks/tracking.html.md"""
 # %% auto #0
 __all__ = ['SCHEMA', 'STATES', 'JobStore', 'OwnerMiddleware', 'Jobs']
 
-# %% ../nbs/03_tracking.ipynb #669461ca
+# %% ../nbs/03_tracking.ipynb #a789fe2f
 import asyncio, json, secrets, threading, time, weakref
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from .task import Job, registry, current_owner, logger, _now
 from .policy import close_process_pool
 
-# %% ../nbs/03_tracking.ipynb #39e8f7da
+# %% ../nbs/03_tracking.ipynb #4787dfa9
 SCHEMA = '''create table if not exists jobs (
   id text primary key,   -- unguessable, from secrets.token_urlsafe
   task text not null,    -- the task's registered name
@@ -35,7 +35,7 @@ create index if not exists jobs_state on jobs(state, created);'''
 
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 
-# %% ../nbs/03_tracking.ipynb #b3658a88
+# %% ../nbs/03_tracking.ipynb #1fa436e5
 def _iso(d): return d and d.isoformat()
 
 def _row(job:Job) -> dict:
@@ -48,7 +48,7 @@ def _record(r:dict) -> AttrDict:
     "A stored row, with its JSON decoded"
     return AttrDict(r, args=json.loads(r['args']), result=json.loads(r['result']) if r['result'] else None)
 
-# %% ../nbs/03_tracking.ipynb #1e485bc8
+# %% ../nbs/03_tracking.ipynb #de3e735b
 class JobStore:
     "Jobs kept in SQLite through fastlite, in WAL mode"
     def __init__(self, path=':memory:'): # A database file, or ':memory:'
@@ -66,7 +66,7 @@ class JobStore:
 
     def __repr__(self): return f'JobStore({self.path!r})'
 
-# %% ../nbs/03_tracking.ipynb #3ae9b0f3
+# %% ../nbs/03_tracking.ipynb #8ecfd9dd
 @patch
 def add(self:JobStore, job:Job):
     "Insert a new job"
@@ -86,7 +86,7 @@ def get(self:JobStore, id:str) -> AttrDict|None:
     with self.lock: rs = self.db.q('select * from jobs where id=?', [id])
     return _record(rs[0]) if rs else None
 
-# %% ../nbs/03_tracking.ipynb #182ca759
+# %% ../nbs/03_tracking.ipynb #4254a6d1
 @patch
 def find(self:JobStore, owner:str=None, state:str=None, limit:int=50) -> list:
     "Jobs, newest first, optionally only those of `owner` and in `state`"
@@ -110,7 +110,7 @@ def unfinished(self:JobStore) -> list:
     with self.lock: rs = self.db.q("select * from jobs where state in ('queued','running') order by created")
     return [_record(r) for r in rs]
 
-# %% ../nbs/03_tracking.ipynb #c594e470
+# %% ../nbs/03_tracking.ipynb #0ca33013
 class OwnerMiddleware:
     "Sets `current_owner` from (or creates) the `bgtasks_owner` id in the request's session"
     def __init__(self, app): self.app = app
@@ -122,7 +122,7 @@ class OwnerMiddleware:
         try: await self.app(scope, receive, send)
         finally: current_owner.reset(tok)
 
-# %% ../nbs/03_tracking.ipynb #4bc21dc3
+# %% ../nbs/03_tracking.ipynb #55f211fb
 class Jobs:
     "Durable jobs for `app`: a `JobStore`, workers run by the app's lifespan, per-session owners"
     def __init__(self, app, # A FastHTML or Starlette app
@@ -160,7 +160,7 @@ class Jobs:
 
     def __repr__(self): return f'Jobs({self.store.path!r}, workers={self.workers})'
 
-# %% ../nbs/03_tracking.ipynb #d8d86957
+# %% ../nbs/03_tracking.ipynb #5b1229c3
 @patch
 def add(self:Jobs, job:Job):
     "Store a new job and queue it for the workers"
@@ -182,7 +182,7 @@ def _load(self:Jobs, id:str) -> Job|None:
     self.live[id] = job
     return job
 
-# %% ../nbs/03_tracking.ipynb #2dd08356
+# %% ../nbs/03_tracking.ipynb #e43d2211
 @patch
 def recover(self:Jobs) -> dict:
     "Queue the jobs a previous process left unfinished; return how many of each kind"
@@ -219,7 +219,7 @@ async def _work(self:Jobs):
         try: await job.run()
         finally: self.running.pop(id, None)
 
-# %% ../nbs/03_tracking.ipynb #a1964879
+# %% ../nbs/03_tracking.ipynb #f1ca4020
 @patch
 async def stop(self:Jobs):
     "Stop taking work, let running jobs finish within `grace` seconds, leave the rest queued"
@@ -239,7 +239,7 @@ async def stop(self:Jobs):
     self.tasks,self.loop = [],None
     close_process_pool()
 
-# %% ../nbs/03_tracking.ipynb #9fd941b4
+# %% ../nbs/03_tracking.ipynb #3df539d1
 @patch
 def progress(self:Job, done:int, total:int=None, message:str=None):
     "Report progress: `done` of `total` items, with an optional short `message`"
@@ -265,7 +265,7 @@ def later(self:Jobs, delay:float, f):
     if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
     else: f()
 
-# %% ../nbs/03_tracking.ipynb #d0833f0a
+# %% ../nbs/03_tracking.ipynb #65955bf4
 @patch
 def get(self:Jobs, id:str) -> AttrDict|None:
     "The stored job with `id`, or `None`"
@@ -284,6 +284,7 @@ def counts(self:Jobs, owner:str=None) -> dict:
 @patch
 def cancel(self:Jobs, id:str) -> bool:
     "Cancel job `id` if it is still queued; `True` if it was"
+    if hasattr(self.store, 'cancel'): return self.store.cancel(id)  # a store that cancels by itself (Redis)
     if (job:=self.live.get(id)): return job.cancel()
     with self.store.lock:
         self.store.db.execute("update jobs set state='cancelled', error='cancelled', finished=? where id=? and state='queued'",
@@ -296,7 +297,7 @@ def wait(self:Jobs, id:str, timeout:float=10) -> AttrDict:
     waitfor(lambda: (r:=self.store.get(id)) and r.state not in ('queued','running'), timeout=timeout)
     return self.store.get(id)
 
-# %% ../nbs/03_tracking.ipynb #f05764ef
+# %% ../nbs/03_tracking.ipynb #403c4d60
 @patch
 def close(self:Jobs):
     "Stop being the runner of new jobs; stored jobs stay readable"
