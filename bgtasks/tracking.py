@@ -7,7 +7,7 @@ Docs: https://bgtasks.github.io/bgtasks/tracking.html.md"""
 # %% auto #0
 __all__ = ['SCHEMA', 'STATES', 'JobStore', 'OwnerMiddleware', 'Jobs']
 
-# %% ../nbs/03_tracking.ipynb #a789fe2f
+# %% ../nbs/03_tracking.ipynb #3d17faad
 import asyncio, json, secrets, threading, time, weakref
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,10 +15,10 @@ from fastcore.basics import AttrDict, patch
 from fastlite import database
 from fastcore.net import waitfor
 from starlette.middleware import Middleware
-from .task import Job, registry, current_owner, logger, _now
+from .task import Job, registry, current_session, logger, _now
 from .policy import close_process_pool
 
-# %% ../nbs/03_tracking.ipynb #4787dfa9
+# %% ../nbs/03_tracking.ipynb #85228796
 SCHEMA = '''create table if not exists jobs (
   id text primary key,   -- unguessable, from secrets.token_urlsafe
   task text not null,    -- the task's registered name
@@ -35,7 +35,7 @@ create index if not exists jobs_state on jobs(state, created);'''
 
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 
-# %% ../nbs/03_tracking.ipynb #1fa436e5
+# %% ../nbs/03_tracking.ipynb #c510ebc5
 def _iso(d): return d and d.isoformat()
 
 def _row(job:Job) -> dict:
@@ -48,7 +48,7 @@ def _record(r:dict) -> AttrDict:
     "A stored row, with its JSON decoded"
     return AttrDict(r, args=json.loads(r['args']), result=json.loads(r['result']) if r['result'] else None)
 
-# %% ../nbs/03_tracking.ipynb #de3e735b
+# %% ../nbs/03_tracking.ipynb #33ec9b7e
 class JobStore:
     "Jobs kept in SQLite through fastlite, in WAL mode"
     def __init__(self, path=':memory:'): # A database file, or ':memory:'
@@ -66,7 +66,7 @@ class JobStore:
 
     def __repr__(self): return f'JobStore({self.path!r})'
 
-# %% ../nbs/03_tracking.ipynb #8ecfd9dd
+# %% ../nbs/03_tracking.ipynb #ab6669a9
 @patch
 def add(self:JobStore, job:Job):
     "Insert a new job"
@@ -86,7 +86,7 @@ def get(self:JobStore, id:str) -> AttrDict|None:
     with self.lock: rs = self.db.q('select * from jobs where id=?', [id])
     return _record(rs[0]) if rs else None
 
-# %% ../nbs/03_tracking.ipynb #4254a6d1
+# %% ../nbs/03_tracking.ipynb #2aca15c3
 @patch
 def find(self:JobStore, owner:str=None, state:str=None, limit:int=50) -> list:
     "Jobs, newest first, optionally only those of `owner` and in `state`"
@@ -110,19 +110,18 @@ def unfinished(self:JobStore) -> list:
     with self.lock: rs = self.db.q("select * from jobs where state in ('queued','running') order by created")
     return [_record(r) for r in rs]
 
-# %% ../nbs/03_tracking.ipynb #0ca33013
+# %% ../nbs/03_tracking.ipynb #dd3ff474
 class OwnerMiddleware:
-    "Sets `current_owner` from (or creates) the `bgtasks_owner` id in the request's session"
+    "Makes the request's session available to `owner_id`, so a job belongs to the browser session that created it"
     def __init__(self, app): self.app = app
     async def __call__(self, scope, receive, send):
         sess = scope.get('session') if scope['type'] in ('http','websocket') else None
         if sess is None: return await self.app(scope, receive, send)
-        owner = sess.get('bgtasks_owner') or sess.setdefault('bgtasks_owner', secrets.token_urlsafe(16))
-        tok = current_owner.set(owner)
+        tok = current_session.set(sess)
         try: await self.app(scope, receive, send)
-        finally: current_owner.reset(tok)
+        finally: current_session.reset(tok)
 
-# %% ../nbs/03_tracking.ipynb #55f211fb
+# %% ../nbs/03_tracking.ipynb #c661d56c
 class Jobs:
     "Durable jobs for `app`: a `JobStore`, workers run by the app's lifespan, per-session owners"
     def __init__(self, app, # A FastHTML or Starlette app
@@ -160,7 +159,7 @@ class Jobs:
 
     def __repr__(self): return f'Jobs({self.store.path!r}, workers={self.workers})'
 
-# %% ../nbs/03_tracking.ipynb #5b1229c3
+# %% ../nbs/03_tracking.ipynb #99d85419
 @patch
 def add(self:Jobs, job:Job):
     "Store a new job and queue it for the workers"
@@ -182,7 +181,7 @@ def _load(self:Jobs, id:str) -> Job|None:
     self.live[id] = job
     return job
 
-# %% ../nbs/03_tracking.ipynb #e43d2211
+# %% ../nbs/03_tracking.ipynb #8cf39e3f
 @patch
 def recover(self:Jobs) -> dict:
     "Queue the jobs a previous process left unfinished; return how many of each kind"
@@ -219,7 +218,7 @@ async def _work(self:Jobs):
         try: await job.run()
         finally: self.running.pop(id, None)
 
-# %% ../nbs/03_tracking.ipynb #f1ca4020
+# %% ../nbs/03_tracking.ipynb #368da360
 @patch
 async def stop(self:Jobs):
     "Stop taking work, let running jobs finish within `grace` seconds, leave the rest queued"
@@ -239,7 +238,7 @@ async def stop(self:Jobs):
     self.tasks,self.loop = [],None
     close_process_pool()
 
-# %% ../nbs/03_tracking.ipynb #3df539d1
+# %% ../nbs/03_tracking.ipynb #d9124ddc
 @patch
 def progress(self:Job, done:int, total:int=None, message:str=None):
     "Report progress: `done` of `total` items, with an optional short `message`"
@@ -265,7 +264,7 @@ def later(self:Jobs, delay:float, f):
     if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
     else: f()
 
-# %% ../nbs/03_tracking.ipynb #65955bf4
+# %% ../nbs/03_tracking.ipynb #a718540c
 @patch
 def get(self:Jobs, id:str) -> AttrDict|None:
     "The stored job with `id`, or `None`"
@@ -297,7 +296,7 @@ def wait(self:Jobs, id:str, timeout:float=10) -> AttrDict:
     waitfor(lambda: (r:=self.store.get(id)) and r.state not in ('queued','running'), timeout=timeout)
     return self.store.get(id)
 
-# %% ../nbs/03_tracking.ipynb #403c4d60
+# %% ../nbs/03_tracking.ipynb #fd296a6b
 @patch
 def close(self:Jobs):
     "Stop being the runner of new jobs; stored jobs stay readable"
