@@ -8,7 +8,7 @@ Docs: https://bgtasks.github.io/bgtasks/slow_api.html.md"""
 __all__ = ['settings', 'slow_service', 'ServiceError', 'http', 'Settings', 'call_slow', 'dashboard', 'User', 'users_table',
            'add_users', 'update_users', 'uploads_dir', 'import_csv', 'send_email', 'demo_app', 'main']
 
-# %% ../nbs/05_slow_api.ipynb #f7a2fe5c
+# %% ../nbs/05_slow_api.ipynb #09b14d8c
 import asyncio, csv, os, random, secrets, smtplib, time
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,7 +23,7 @@ from .task import task, owner_id
 from .tracking import Jobs
 from .ui import JobStatus, JobCounts
 
-# %% ../nbs/05_slow_api.ipynb #725b24da
+# %% ../nbs/05_slow_api.ipynb #0eff9f77
 def slow_service(delay:float=None, # Seconds each call stalls (default: $BGTASKS_SLOW_DELAY, else 3)
                  error_rate:float=0.): # Probability that a call fails with HTTP 503
     "A FastHTML app whose `/slow` endpoint answers after `delay` seconds with the request and response times"
@@ -45,7 +45,7 @@ def slow_service(delay:float=None, # Seconds each call stalls (default: $BGTASKS
         return {'failing': on}
     return app
 
-# %% ../nbs/05_slow_api.ipynb #7ba04ebd
+# %% ../nbs/05_slow_api.ipynb #27fdd3e5
 class ServiceError(Exception):
     "The slow service answered with a server error (worth a retry)"
 
@@ -77,7 +77,7 @@ async def call_slow(request_time:float, job):
     job.progress(1, 1, f"answered after {res['response_time']-res['request_time']:.1f} s")
     return res
 
-# %% ../nbs/05_slow_api.ipynb #4cc46255
+# %% ../nbs/05_slow_api.ipynb #1ffcb8d4
 def dashboard(service_url:str, # Base URL of the slow service
               db:str='data/bgtasks-demo.db', # The SQLite file for jobs (and the demo's users)
               **kwargs): # Passed to `Jobs`
@@ -115,9 +115,7 @@ def _fragment(jobs, job):
     "A handler's answer for a new job: its status fragment, and the job itself"
     return JobStatus(jobs.get(job.id), jobs.prefix, jobs.poll), job
 
-def _user_routes(app, rt, jobs): pass  # the 1000-users, upload and email routes come later in the lesson
-
-# %% ../nbs/05_slow_api.ipynb #6de89d4c
+# %% ../nbs/05_slow_api.ipynb #dbe637a7
 class User: email:str; account_updated:float
 
 def users_table(path):
@@ -149,7 +147,7 @@ async def update_users(db:str, concurrency:int, job):
         for e in emails: tg.start_soon(one, e)
     return {'users': n, 'failed': failed}
 
-# %% ../nbs/05_slow_api.ipynb #e4dd8958
+# %% ../nbs/05_slow_api.ipynb #44cf9985
 def _user_routes(app, rt, jobs):
     db = jobs.store.path
     if db!=':memory:': add_users(users_table(db))
@@ -166,7 +164,7 @@ def _user_routes(app, rt, jobs):
     @rt('/notify_me')
     def notify_me(to:str): return _fragment(jobs, send_email.bg(to, 'Your report is ready', 'See the dashboard.'))
 
-# %% ../nbs/05_slow_api.ipynb #b77ec14a
+# %% ../nbs/05_slow_api.ipynb #d162cd81
 def uploads_dir(db) -> Path:
     "Where uploads wait for their job: next to the database"
     d = (Path(db).parent if str(db)!=':memory:' else Path(tempfile.gettempdir()))/'uploads'
@@ -187,7 +185,7 @@ def import_csv(path:str, job):
         return {'rows': len(rows), 'total': total}
     finally: p.unlink(missing_ok=True)
 
-# %% ../nbs/05_slow_api.ipynb #5cb6670b
+# %% ../nbs/05_slow_api.ipynb #16aa47f8
 @task(retries=3, retry_on=(OSError, smtplib.SMTPServerDisconnected), backoff=1, timeout=60)
 def send_email(to:str, subject:str, body:str):
     "Send a plain-text email through the configured SMTP server"
@@ -200,7 +198,7 @@ def send_email(to:str, subject:str, body:str):
         smtp.send_message(msg)
     return {'to': to}
 
-# %% ../nbs/05_slow_api.ipynb #12cbd0ca
+# %% ../nbs/05_slow_api.ipynb #f06f9ace
 def demo_app(port:int=8000, db:str='data/bgtasks-demo.db', delay:float=3.):
     "The demo: the slow service under `/service` and the dashboard, for a server on `port`"
     app = dashboard(f'http://127.0.0.1:{port}/service', db)

@@ -7,7 +7,7 @@ Docs: https://bgtasks.github.io/bgtasks/tracking.html.md"""
 # %% auto #0
 __all__ = ['SCHEMA', 'STATES', 'JobStore', 'OwnerMiddleware', 'Jobs']
 
-# %% ../nbs/03_tracking.ipynb #3d17faad
+# %% ../nbs/03_tracking.ipynb #833b9368
 import asyncio, json, secrets, threading, time, weakref
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from .task import Job, registry, current_session, logger, _now
 from .policy import close_process_pool
 
-# %% ../nbs/03_tracking.ipynb #85228796
+# %% ../nbs/03_tracking.ipynb #d60bf27a
 SCHEMA = '''create table if not exists jobs (
   id text primary key,   -- unguessable, from secrets.token_urlsafe
   task text not null,    -- the task's registered name
@@ -35,7 +35,7 @@ create index if not exists jobs_state on jobs(state, created);'''
 
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 
-# %% ../nbs/03_tracking.ipynb #c510ebc5
+# %% ../nbs/03_tracking.ipynb #87768b96
 def _iso(d): return d and d.isoformat()
 
 def _row(job:Job) -> dict:
@@ -48,7 +48,7 @@ def _record(r:dict) -> AttrDict:
     "A stored row, with its JSON decoded"
     return AttrDict(r, args=json.loads(r['args']), result=json.loads(r['result']) if r['result'] else None)
 
-# %% ../nbs/03_tracking.ipynb #33ec9b7e
+# %% ../nbs/03_tracking.ipynb #36534939
 class JobStore:
     "Jobs kept in SQLite through fastlite, in WAL mode"
     def __init__(self, path=':memory:'): # A database file, or ':memory:'
@@ -66,7 +66,7 @@ class JobStore:
 
     def __repr__(self): return f'JobStore({self.path!r})'
 
-# %% ../nbs/03_tracking.ipynb #ab6669a9
+# %% ../nbs/03_tracking.ipynb #fa9e7640
 @patch
 def add(self:JobStore, job:Job):
     "Insert a new job"
@@ -86,7 +86,7 @@ def get(self:JobStore, id:str) -> AttrDict|None:
     with self.lock: rs = self.db.q('select * from jobs where id=?', [id])
     return _record(rs[0]) if rs else None
 
-# %% ../nbs/03_tracking.ipynb #2aca15c3
+# %% ../nbs/03_tracking.ipynb #0c8f7be5
 @patch
 def find(self:JobStore, owner:str=None, state:str=None, limit:int=50) -> list:
     "Jobs, newest first, optionally only those of `owner` and in `state`"
@@ -110,7 +110,7 @@ def unfinished(self:JobStore) -> list:
     with self.lock: rs = self.db.q("select * from jobs where state in ('queued','running') order by created")
     return [_record(r) for r in rs]
 
-# %% ../nbs/03_tracking.ipynb #dd3ff474
+# %% ../nbs/03_tracking.ipynb #685d8ca9
 class OwnerMiddleware:
     "Makes the request's session available to `owner_id`, so a job belongs to the browser session that created it"
     def __init__(self, app): self.app = app
@@ -121,7 +121,7 @@ class OwnerMiddleware:
         try: await self.app(scope, receive, send)
         finally: current_session.reset(tok)
 
-# %% ../nbs/03_tracking.ipynb #c661d56c
+# %% ../nbs/03_tracking.ipynb #ca8de6f0
 class Jobs:
     "Durable jobs for `app`: a `JobStore`, workers run by the app's lifespan, per-session owners"
     def __init__(self, app, # A FastHTML or Starlette app
@@ -133,6 +133,8 @@ class Jobs:
                  admin=None, # `admin(req) -> bool` allows a request to see every session's jobs
                  poll:str='1s', # How often a status fragment polls
                  redis:str=None): # A Redis URL: run jobs on Dramatiq workers instead (the scale-out lesson)
+        if workers<1: raise ValueError('workers must be >= 1')
+        if grace<0: raise ValueError('grace must be >= 0')
         self.app,self.workers,self.grace,self.progress_every = app,workers,grace,progress_every
         self.prefix,self.admin,self.poll,self.backend = prefix,admin,poll,None
         if redis:
@@ -159,7 +161,7 @@ class Jobs:
 
     def __repr__(self): return f'Jobs({self.store.path!r}, workers={self.workers})'
 
-# %% ../nbs/03_tracking.ipynb #99d85419
+# %% ../nbs/03_tracking.ipynb #82cfa6f9
 @patch
 def add(self:Jobs, job:Job):
     "Store a new job and queue it for the workers"
@@ -181,7 +183,7 @@ def _load(self:Jobs, id:str) -> Job|None:
     self.live[id] = job
     return job
 
-# %% ../nbs/03_tracking.ipynb #8cf39e3f
+# %% ../nbs/03_tracking.ipynb #143867e2
 @patch
 def recover(self:Jobs) -> dict:
     "Queue the jobs a previous process left unfinished; return how many of each kind"
@@ -218,7 +220,7 @@ async def _work(self:Jobs):
         try: await job.run()
         finally: self.running.pop(id, None)
 
-# %% ../nbs/03_tracking.ipynb #368da360
+# %% ../nbs/03_tracking.ipynb #7ad54771
 @patch
 async def stop(self:Jobs):
     "Stop taking work, let running jobs finish within `grace` seconds, leave the rest queued"
@@ -238,7 +240,7 @@ async def stop(self:Jobs):
     self.tasks,self.loop = [],None
     close_process_pool()
 
-# %% ../nbs/03_tracking.ipynb #d9124ddc
+# %% ../nbs/03_tracking.ipynb #db744385
 @patch
 def progress(self:Job, done:int, total:int=None, message:str=None):
     "Report progress: `done` of `total` items, with an optional short `message`"
@@ -264,7 +266,7 @@ def later(self:Jobs, delay:float, f):
     if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
     else: f()
 
-# %% ../nbs/03_tracking.ipynb #a718540c
+# %% ../nbs/03_tracking.ipynb #addc21f7
 @patch
 def get(self:Jobs, id:str) -> AttrDict|None:
     "The stored job with `id`, or `None`"
@@ -296,7 +298,7 @@ def wait(self:Jobs, id:str, timeout:float=10) -> AttrDict:
     waitfor(lambda: (r:=self.store.get(id)) and r.state not in ('queued','running'), timeout=timeout)
     return self.store.get(id)
 
-# %% ../nbs/03_tracking.ipynb #fd296a6b
+# %% ../nbs/03_tracking.ipynb #88c02611
 @patch
 def close(self:Jobs):
     "Stop being the runner of new jobs; stored jobs stay readable"

@@ -8,14 +8,14 @@ Docs: https://bgtasks.github.io/bgtasks/progress_ui.html.md"""
 __all__ = ['LIVE', 'STYLE', 'SSE_EXT', 'CDN_COPIES', 'JobStatus', 'JobStream', 'job_events', 'JobCounts', 'Dashboard', 'mount_ui',
            'local_js', 'local_page']
 
-# %% ../nbs/04_progress_ui.ipynb #beafcce8
+# %% ../nbs/04_progress_ui.ipynb #96f8ff0f
 import asyncio, shutil, subprocess
 from pathlib import Path
 from fasthtml.common import *
 from .task import owner_id
 from .tracking import STATES
 
-# %% ../nbs/04_progress_ui.ipynb #9cd59d8e
+# %% ../nbs/04_progress_ui.ipynb #083d105d
 LIVE = ('queued', 'running')
 
 def _short(err:str, n:int=160):
@@ -41,7 +41,7 @@ def JobStatus(rec, # A stored job (from `Jobs.get`)
                Small(_short(rec.error), cls='bgtasks-error') if rec.error else '',
                id=f'job-{rec.id}', cls='bgtasks-job', data_state=rec.state, **hx)
 
-# %% ../nbs/04_progress_ui.ipynb #3cdb66a9
+# %% ../nbs/04_progress_ui.ipynb #0024ecbc
 STYLE = Style('''
 .bgtasks-job { margin: .5rem 0; }
 .bgtasks-job progress { width: 100%; margin: .25rem 0; }
@@ -51,7 +51,7 @@ STYLE = Style('''
 .bgtasks-error { display: block; color: #dc3545; }
 .bgtasks-counts span { margin-right: .75rem; }''')
 
-# %% ../nbs/04_progress_ui.ipynb #15afd586
+# %% ../nbs/04_progress_ui.ipynb #740ba607
 SSE_EXT = Script(src='https://cdn.jsdelivr.net/npm/htmx-ext-sse@2.2.4/sse.js')
 
 def JobStream(rec, prefix:str='/jobs'):
@@ -71,7 +71,7 @@ async def job_events(jobs, id:str, every:float=0.25, limit:float=3600):
         await asyncio.sleep(every)
     yield sse_message('', event='end')
 
-# %% ../nbs/04_progress_ui.ipynb #1e03a80d
+# %% ../nbs/04_progress_ui.ipynb #ab1e8ba5
 def JobCounts(counts:dict):
     "Counts by state"
     return Div(*[Span(Span(s, cls=f'bgtasks-state bgtasks-{s}'), f' {counts.get(s,0)}') for s in STATES], cls='bgtasks-counts')
@@ -82,13 +82,13 @@ def Dashboard(jobs, owner=None, title='Your jobs', limit:int=50):
     return Title(title), Main(H1(title), JobCounts(jobs.counts(owner)),
         *[JobStatus(r, jobs.prefix, jobs.poll) for r in recs] or [P('No jobs yet.')], cls='container')
 
-# %% ../nbs/04_progress_ui.ipynb #4e649f68
+# %% ../nbs/04_progress_ui.ipynb #274012e4
 def _not_found(): return FtResponse(P('No such job.'), status_code=404)
 
 def _mine(jobs, id:str):
     "The job `id` if the current session owns it, else `None`"
     owner = owner_id()
-    if not owner or not isinstance(id, str) or len(id)>64: return None
+    if not owner or len(id)>64: return None
     rec = jobs.get(id)
     return rec if rec and rec.owner==owner else None
 
@@ -122,7 +122,7 @@ def mount_ui(jobs):
         jobs.cancel(id)
         return JobStatus(jobs.get(id), p, jobs.poll)
 
-# %% ../nbs/04_progress_ui.ipynb #cd7d8305
+# %% ../nbs/04_progress_ui.ipynb #3b4df986
 def local_js(spec:str, file:str, cache=Path.home()/'.cache'/'bgtasks-js') -> Path:
     "Path to `file` inside npm package `spec` (e.g. 'htmx.org@2.0.7'), fetched once with `npm pack`"
     dest = Path(cache)/spec
@@ -132,7 +132,7 @@ def local_js(spec:str, file:str, cache=Path.home()/'.cache'/'bgtasks-js') -> Pat
         shutil.unpack_archive(dest/tgz, dest)
     return dest/'package'/file
 
-# %% ../nbs/04_progress_ui.ipynb #8fa6ab3a
+# %% ../nbs/04_progress_ui.ipynb #406f54a5
 CDN_COPIES = {'htmx.org@2.0.7/dist/htmx.js': ('htmx.org@2.0.7', 'dist/htmx.js'),
               'htmx-ext-sse@2.2.4/sse.js': ('htmx-ext-sse@2.2.4', 'sse.js'),
               'pico@latest/css/pico.min.css': ('@anyblades/pico@2.5.0', 'css/pico.min.css')}
