@@ -103,6 +103,7 @@ def set_limit(n:int|None):
 @patch
 async def attempt(self:Policy, job):
     "One attempt at running `job`, within the limits and the timeout"
+    if not (self.limit or self.timeout or _global_limit[0]): return await self.call(job)  # nothing to enter
     async with AsyncExitStack() as stack:
         if self.limit: await stack.enter_async_context(limiter(job.task.name, self.limit))
         if (n:=_global_limit[0]): await stack.enter_async_context(limiter('*', n))
@@ -124,6 +125,7 @@ async def run(self:Policy, job):
     while True:
         job.attempts += 1
         job.save()
+        if not self.rerun and job.runner: await job.runner.written(job)  # a crash from here on must not mean a rerun
         try: return await self.attempt(job)
         except self.retry_on as e:
             if job.attempts>self.retries: raise

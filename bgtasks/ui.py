@@ -92,11 +92,15 @@ def _mine(jobs, id:str):
     rec = jobs.get(id)
     return rec if rec and rec.owner==owner else None
 
+class _Same(NotStr):
+    "Raw HTML that every request shares: FastHTML's per-request copy of the app's headers can keep it as is"
+    def __deepcopy__(self, memo): return self
+
 def mount_ui(jobs):
     "Mount the status, stream, cancel and dashboard routes of `jobs` on its app"
     app,p = jobs.app,jobs.prefix.rstrip('/')
     jobs.prefix = p
-    app.hdrs = [*app.hdrs, STYLE, SSE_EXT]
+    app.hdrs = [*app.hdrs, _Same(to_xml(STYLE)+to_xml(SSE_EXT))]
 
     @app.get(f'{p}/')
     def dashboard(): return Dashboard(jobs, owner=owner_id() or '')
