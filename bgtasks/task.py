@@ -127,12 +127,20 @@ def bg(self:Task, *args, **kwargs) -> Job:
 
 # %% ../nbs/00_task.ipynb #87bea6a3
 ENDED = ('succeeded', 'failed', 'cancelled')
+_state_lock = threading.Lock()  # starting, cancelling and a shutdown's hand-back may race across threads
+
+@patch
+def _claim(self:Job) -> bool:
+    "Mark a queued job running and return `True`; `False` if it is not queued (it ran already, or was cancelled)"
+    with _state_lock:
+        if self.state!='queued': return False
+        self.state,self.started = 'running',_now()
+        return True
 
 @patch
 async def run(self:Job):
     "Run the job once under its task's policy, record the outcome and log any failure"
-    if self.state!='queued': return
-    self.state,self.started = 'running',_now()
+    if not self._claim(): return
     try: self.result = _json(await self.task.policy.run(self))
     except Exception as e: self._fail(e)
     except BaseException:
@@ -150,7 +158,7 @@ def save(self:Job):
     elif self.state in ENDED: self.ended.set()
 
 @patch
-def _fail(self:Job, e:Exception):
+def _fail(self:Job, e:BaseException):
     self.state,self.exc,self.error = 'failed',e,f'{type(e).__name__}: {e}' if str(e) else type(e).__name__
     self.traceback = ''.join(traceback.format_exception(e))
     logger.error('job %s (%s) failed after %d attempt(s): %s', self.id, self.task.name, self.attempts, self.error, exc_info=e)
@@ -159,7 +167,8 @@ def _fail(self:Job, e:Exception):
 @patch
 def cancel(self:Job, reason:str='cancelled') -> bool:
     "Cancel the job if it has not started yet; `True` if it was cancelled"
-    if self.state!='queued': return False
-    self.state,self.error,self.finished = 'cancelled',reason,_now()
+    with _state_lock:
+        if self.state!='queued': return False
+        self.state,self.error,self.finished = 'cancelled',reason,_now()
     self.save()
     return True
