@@ -11,6 +11,7 @@ __all__ = ['SCHEMA', 'STATES', 'COLUMNS', 'CHANGING', 'current_jobs', 'OWNER_COO
 # %% ../nbs/03_tracking.ipynb #833b9368
 import asyncio, inspect, json, re, secrets, threading, time, weakref
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
@@ -18,7 +19,6 @@ from fastcore.basics import AttrDict, patch
 from fastlite import database
 from fastcore.net import waitfor
 from starlette.middleware import Middleware
-import anyio
 from .task import Job, ENDED, registry, current_session, logger, _now, _json, _state_lock
 from .policy import close_process_pool, _bound, _global_limit
 
@@ -195,7 +195,7 @@ class Jobs:
         self.live = weakref.WeakValueDictionary()
         self.loop,self.queue,self.tasks,self.running,self.stopping,self.recovered = None,None,[],{},False,None
         self.pending,self.inflight,self.plock,self.wlock = {},{},threading.Lock(),threading.Lock()  # see "Writing in batches"
-        self.batching,self.scheduled,self.committed = False,False,None
+        self.batching,self.scheduled,self.collecting,self.writing = False,False,None,None
         app.user_middleware.append(Middleware(OwnerMiddleware, jobs=self))
         app.middleware_stack = None
         inner = app.router.lifespan_context
@@ -259,7 +259,9 @@ def save(self:Jobs, job:Job, new:bool=False):
 def flush(self:Jobs) -> int:
     "Write every pending change now, in one transaction, in this thread; return how many jobs were written"
     with self.wlock:
-        with self.plock: batch,self.pending,self.inflight,self.scheduled = self.pending,{},self.pending,False
+        with self.plock:
+            batch,self.pending,self.inflight,self.scheduled = self.pending,{},self.pending,False
+            self.writing,self.collecting = self.collecting,None  # who waits for this batch
         if not batch: return 0
         try: self.store.write([j for j,n in batch.values() if n], [j for j,n in batch.values() if not n])
         except Exception as e:
@@ -269,31 +271,33 @@ def flush(self:Jobs) -> int:
                     if n: j.store_error = e  # whoever is waiting for it gets the error
                     else: self.pending.setdefault(id, (j,n))  # tried again with the next batch
         finally:
-            with self.plock: self.inflight = {}
+            with self.plock: self.inflight,waiting,self.writing = {},self.writing,None
     if self.loop and threading.get_ident()!=self.loop_thread:
-        try: self.loop.call_soon_threadsafe(self._done, batch)
+        try: self.loop.call_soon_threadsafe(self._done, batch, waiting)
         except RuntimeError: self._done(batch)  # the loop has closed
-    else: self._done(batch)
+    else: self._done(batch, waiting)
     return len(batch)
 
 @patch
-def _done(self:Jobs, batch:dict):
-    "After a write, on the workers' loop: queue new jobs nobody holds, end ended ones, wake whoever waits"
+def _done(self:Jobs, batch:dict, waiting=None):
+    "After a write, on the workers' loop: queue new jobs nobody holds, end ended ones, wake whoever `waiting` for the batch"
     for job,new in batch.values():
         if getattr(job, 'store_error', None): continue
         if new and not job.held and self.loop and not self.stopping: self.queue.put_nowait(job)
         if job.state in ENDED: job.ended.set()
-    if self.committed and not self.committed.done(): self.committed.set_result(None)
+    if waiting and not waiting.done(): waiting.set_result(None)
 
 # %% ../nbs/03_tracking.ipynb #b746eb26
 @patch
 async def written(self:Jobs, *jobs:Job):
     "Wait until every change made so far to `jobs` is stored; raise if storing a new one failed"
-    unsaved = lambda: any(j.id in self.pending or j.id in self.inflight for j in jobs)
     if self.loop is not asyncio.get_running_loop(): self._fresh()  # not the workers' loop: write them from here
-    while self.batching and unsaved():
-        if not self.committed or self.committed.done(): self.committed = self.loop.create_future()
-        await self.committed
+    while self.batching:
+        with self.plock:  # the future of the batch that holds the first unwritten change
+            if any(j.id in self.pending for j in jobs): w = self.collecting = self.collecting or self.loop.create_future()
+            elif any(j.id in self.inflight for j in jobs): w = self.writing = self.writing or self.loop.create_future()
+            else: break
+        await w
     for j in jobs:
         if (e:=getattr(j, 'store_error', None)): raise e
 
@@ -335,9 +339,10 @@ async def start(self:Jobs):
     self.starts = getattr(self, 'starts', 0)+1
     if self.starts>1: return  # already running, e.g. a second test client on the same app
     self.loop,self.queue,self.stopping = asyncio.get_running_loop(),JobQueue(),False
-    self.loop_thread,self.committed = threading.get_ident(),None
+    self.loop_thread,self.collecting,self.writing = threading.get_ident(),None,None
     self.recovered = self.recover()
     self.batching = True
+    self.threads = ThreadPoolExecutor(self.workers, thread_name_prefix='bgtasks-worker')  # see "The workers"
     self.tasks = [asyncio.create_task(self._work(), name=f'bgtasks-worker-{i}') for i in range(self.workers)]
 
 # %% ../nbs/03_tracking.ipynb #095a5359
@@ -412,7 +417,7 @@ async def _work(self:Jobs):
         if job is None or self.stopping: break
         if job.state!='queued' or job.chain: continue
         if in_thread(job):
-            await anyio.to_thread.run_sync(self._run_in_thread, job, abandon_on_cancel=True)
+            await self.loop.run_in_executor(self.threads, self._run_in_thread, job)
             continue
         self.running[job.id] = job
         try: await job.run()
@@ -437,7 +442,8 @@ async def stop(self:Jobs):
     self.batching = False  # from here on `save` writes at once
     self.flush()
     if left: logger.warning('shutdown: %d running job(s) left queued for the next start', len(left))
-    self.tasks,self.loop,self.committed = [],None,None
+    self.tasks,self.loop,self.collecting,self.writing = [],None,None,None
+    self.threads.shutdown(wait=False)  # a thread still running a job it was given up on finishes on its own
     close_process_pool()
 
 # %% ../nbs/03_tracking.ipynb #db744385
