@@ -40,6 +40,7 @@ class Policy:
 # %% ../nbs/02_async.ipynb #45975f8b
 def _bound(job):
     "Positional and keyword arguments for the job's function, with the job itself if it asks for it"
+    if job.task.by_name: return (), (job.args | {'job': job} if job.task.wants_job else job.args)  # the usual case
     ba = inspect.BoundArguments(job.task.sig, dict(job.args))
     return ba.args, ba.kwargs | ({'job': job} if job.task.wants_job else {})
 

@@ -20,6 +20,7 @@ from .policy import Policy
 logger = logging.getLogger('bgtasks')
 current_owner = ContextVar('bgtasks_owner', default=None)
 current_session = ContextVar('bgtasks_session', default=None)
+_state_lock = threading.Lock()  # a job's start, cancel, end and shutdown hand-back may race across threads
 
 def new_id() -> str:
     "An unguessable id that sorts by creation time: 12 hex digits of milliseconds, then 128 random bits"
@@ -45,6 +46,7 @@ class Task:
         self.wants_job = 'job' in sig.parameters
         if self.wants_job and self.policy.process: raise ValueError(f'{self.name}: a process task cannot take `job`')
         self.sig = sig.replace(parameters=[p for p in sig.parameters.values() if p.name!='job'])
+        self.by_name = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in self.sig.parameters.values())
         update_wrapper(self, fn)
         registry[self.name] = self
 
@@ -98,13 +100,13 @@ class Job(BackgroundTask):
     "One run of a `Task` with checked JSON arguments; a Starlette `BackgroundTask`"
     runner = None # Set by `Jobs`: stores jobs and runs them on its workers
     def __init__(self, task:Task, args:dict, id:str=None, owner:str=None):
-        super().__init__(self.__call__)
+        # no `super().__init__()`: it only keeps a function for `BackgroundTask.__call__`, which `Job` replaces
         self.task,self.args,self.id = task,args,id or new_id()
         self.owner = owner or owner_id(create=True)
         self.state,self.attempts,self.result,self.error,self.exc,self.traceback = 'queued',0,None,None,None,None
         self.created,self.started,self.finished = _now(),None,None
         self.done,self.total,self.message,self.chain = 0,None,None,None
-        self.ended = threading.Event()
+        self.ended,self._waiter = False,None  # the event `wait` blocks on is made only if someone waits
 
     async def __call__(self):
         if self.runner: self.runner.wake()
@@ -113,7 +115,15 @@ class Job(BackgroundTask):
 
     def wait(self, timeout:float=None) -> bool:
         "Block until the job has ended; `True` unless `timeout` passed first"
-        return self.ended.wait(timeout)
+        with _state_lock:
+            if self.ended: return True
+            w = self._waiter = self._waiter or threading.Event()
+        return w.wait(timeout)
+
+    def _end(self):
+        "Mark the job ended (and, with a runner, stored) and wake whoever `wait`s for it"
+        with _state_lock: self.ended,w = True,self._waiter
+        if w: w.set()
 
 # %% ../nbs/00_task.ipynb #722f0a28
 @patch
@@ -127,8 +137,6 @@ def bg(self:Task, *args, **kwargs) -> Job:
 
 # %% ../nbs/00_task.ipynb #87bea6a3
 ENDED = ('succeeded', 'failed', 'cancelled')
-_state_lock = threading.Lock()  # starting, cancelling and a shutdown's hand-back may race across threads
-
 @patch
 def _claim(self:Job) -> bool:
     "Mark a queued job running and return `True`; `False` if it is not queued (it ran already, or was cancelled)"
@@ -141,12 +149,11 @@ def _claim(self:Job) -> bool:
 async def run(self:Job):
     "Run the job once under its task's policy, record the outcome and log any failure"
     if not self._claim(): return
-    try: self.result = _json(await self.task.policy.run(self))
+    try: self._succeed(json.dumps(await self.task.policy.run(self), allow_nan=False))
     except Exception as e: self._fail(e)
     except BaseException:
         self.state = 'cancelled'
         raise
-    else: self.state = 'succeeded'
     finally:
         self.finished = _now()
         self.save()
@@ -155,7 +162,12 @@ async def run(self:Job):
 def save(self:Job):
     "Write the job's state to its runner's store, if there is one; once an ended job is written, `wait` returns"
     if self.runner: self.runner.save(self)
-    elif self.state in ENDED: self.ended.set()
+    elif self.state in ENDED: self._end()
+
+@patch
+def _succeed(self:Job, text:str):
+    "Record the result from its JSON `text`: the value a queue would deliver, and the text a store writes"
+    self.result_json,self.result,self.state = text,json.loads(text),'succeeded'
 
 @patch
 def _fail(self:Job, e:BaseException):

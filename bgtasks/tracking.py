@@ -19,7 +19,7 @@ from fastcore.basics import AttrDict, patch
 from fastlite import database
 from fastcore.net import waitfor
 from starlette.middleware import Middleware
-from .task import Job, ENDED, registry, current_session, logger, _now, _json, _state_lock
+from .task import Job, ENDED, registry, current_session, logger, _now, _state_lock
 from .policy import close_process_pool, _bound, _global_limit
 
 # %% ../nbs/03_tracking.ipynb #d60bf27a
@@ -48,7 +48,8 @@ CHANGING = ('state','attempts','done','total','message','result','error','starte
 def _values(job:Job) -> tuple:
     "The store's columns for `job`, in `COLUMNS` order"
     args = getattr(job, 'args_json', None) or json.dumps(job.args)  # `Task.bg` keeps the text it checked
-    return (job.id, job.task.name, args, job.state, job.attempts, job.done, job.total, job.message, json.dumps(job.result),
+    return (job.id, job.task.name, args, job.state, job.attempts, job.done, job.total, job.message,
+            getattr(job, 'result_json', None) or json.dumps(job.result),
             job.error, job.owner, _iso(job.created), _iso(job.started), _iso(job.finished))
 
 def _row(job:Job) -> dict:
@@ -244,7 +245,7 @@ def save(self:Jobs, job:Job, new:bool=False):
     "Note that `job` changed (or, if `new`, was created) for the next batch; when not batching, write it now"
     if self.backend:
         self.store.save(job)
-        if job.state in ENDED: job.ended.set()
+        if job.state in ENDED: job._end()
         return
     with self.plock:
         was = self.pending.get(job.id)
@@ -284,7 +285,7 @@ def _done(self:Jobs, batch:dict, waiting=None):
     for job,new in batch.values():
         if getattr(job, 'store_error', None): continue
         if new and not job.held and self.loop and not self.stopping: self.queue.put_nowait(job)
-        if job.state in ENDED: job.ended.set()
+        if job.state in ENDED: job._end()
     if waiting and not waiting.done(): waiting.set_result(None)
 
 # %% ../nbs/03_tracking.ipynb #b746eb26
@@ -386,12 +387,12 @@ def run_here(self:Job):
     self.save()
     try:
         args,kwargs = _bound(self)
-        res,exc = _json(self.task.fn(*args, **kwargs)),None
-    except BaseException as e: res,exc = None,e  # a worker thread has no cancellation to pass on
+        text,exc = json.dumps(self.task.fn(*args, **kwargs), allow_nan=False),None
+    except BaseException as e: text,exc = None,e  # a worker thread has no cancellation to pass on
     with _state_lock:
         if self.state!='running' or self.attempts!=mine: return  # shutdown put it back in line: the next start runs it
         self.finished = _now()
-        if exc is None: self.result,self.state = res,'succeeded'
+        if exc is None: self._succeed(text)
         else: self._fail(exc)
     self.save()
 
