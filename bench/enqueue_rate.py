@@ -81,8 +81,12 @@ def run_one(kind, tmp, i, a, lua):
             rows, distinct = q(db, "select count(*), count(distinct json_extract(args,'$.i')) from jobs")
             ok = q(db, "select count(*) from jobs where state='succeeded'")[0]
             sent = warm['requests'] + res['requests']
-            res['jobs'] = dict(rows=rows, in_flight=rows-sent, distinct_i=distinct, succeeded=ok,
-                               ok=sent<=rows<=sent+2*a.connections and distinct==ok==rows and not warm['errors']+res['errors'])
+            problems = [m for bad,m in ((rows<sent, 'fewer rows than completed requests'),
+                                        (rows>sent+2*a.connections, 'more rows than requests sent'),
+                                        (distinct!=rows, 'an `i` stored twice'), (ok!=rows, 'jobs not succeeded'),
+                                        (warm['errors']+res['errors'], 'wrk saw errors')) if bad]
+            res['jobs'] = dict(rows=rows, in_flight=rows-sent, distinct_i=distinct, succeeded=ok, ok=not problems,
+                               problems=problems)
     res['sustained'] = res['requests']/(res['seconds']+res.get('drain_s', 0))
     return res
 
@@ -115,7 +119,7 @@ def main():
                 msg = f"round {i+1} {kind:8} {r['requests']:6} requests, {r['errors']} errors, {r['rps']:7.1f} req/s"
                 if (j:=r.get('jobs')): msg += (f"; {r['backlog']} jobs unfinished at the end, drained in {r['drain_s']:.2f} s; "
                     f"{j['rows']} rows = {r['warmup_requests']}+{r['requests']} completed +{j['in_flight']} in flight, "
-                    f"{j['distinct_i']} distinct i, {j['succeeded']} succeeded")
+                    f"{j['distinct_i']} distinct i, {j['succeeded']} succeeded" + (f"; CHECK FAILED: {', '.join(j['problems'])}" if j['problems'] else ''))
                 print(msg, flush=True)
     med = {k: {m: statistics.median(r[m] for r in v) for m in ('rps', 'sustained')} for k,v in runs.items()}
     ratio = {m: med['durable'][m]/med['baseline'][m] for m in ('rps', 'sustained')}
