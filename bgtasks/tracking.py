@@ -175,6 +175,7 @@ class OwnerMiddleware:
 class Jobs:
     "Durable jobs for `app`: a `JobStore`, workers run by the app's lifespan, per-session owners"
     batch_wait = 0.002 # Seconds a batch of writes collects changes before it is written (see "Writing in batches")
+    retry_wait = 1. # Seconds before changes that failed to be written are tried again
     def __init__(self, app, # A FastHTML or Starlette app
                  db='jobs.db', # Database file, ':memory:', or a `JobStore`
                  workers:int=4, # Jobs run at once by this process
@@ -270,7 +271,9 @@ def flush(self:Jobs) -> int:
             with self.plock:
                 for id,(j,n) in batch.items():
                     if n: j.store_error = e  # whoever is waiting for it gets the error
-                    else: self.pending.setdefault(id, (j,n))  # tried again with the next batch
+                    else: self.pending.setdefault(id, (j,n))  # kept, and tried again
+            kept,batch = len(batch),{id:(j,n) for id,(j,n) in batch.items() if n}  # `_done` must not end the kept ones
+            if self.batching and kept>len(batch): self.loop.call_soon_threadsafe(self.loop.call_later, self.retry_wait, self.flush)
         finally:
             with self.plock: self.inflight,waiting,self.writing = {},self.writing,None
     if self.loop and threading.get_ident()!=self.loop_thread:
