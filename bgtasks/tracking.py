@@ -9,7 +9,7 @@ __all__ = ['SCHEMA', 'STATES', 'COLUMNS', 'CHANGING', 'current_jobs', 'OWNER_COO
            'JobQueue', 'in_thread']
 
 # %% ../nbs/03_tracking.ipynb #833b9368
-import asyncio, inspect, json, re, secrets, threading, time, weakref
+import asyncio, inspect, json, re, threading, time, weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, nullcontext
