@@ -19,12 +19,14 @@ class Chain(BackgroundTask):
         if on_error not in ('stop','continue'): raise ValueError(f"on_error must be 'stop' or 'continue', not {on_error!r}")
         for j in jobs:
             if not isinstance(j, Job): raise TypeError(f'Chain takes jobs (made with `task.bg`), not {type(j).__name__}')
-        if getattr(Job.runner, 'backend', None): raise NotImplementedError('Chain does not support the Redis backend yet')
+        if getattr(Job.runner, 'backend', None) and not all(getattr(j, 'held', False) for j in jobs):
+            raise NotImplementedError('with the Redis backend, build a Chain in a request handler, from jobs created in that request')
         super().__init__(self.__call__)
         self.jobs,self.on_error = list(jobs),on_error
         for j in jobs: j.chain = self  # a runner's workers leave chained jobs to their chain
 
     async def __call__(self):
+        if getattr(Job.runner, 'backend', None): return  # Dramatiq workers run the steps (the scale-out lesson)
         failed = None
         for j in self.jobs:
             if failed and self.on_error=='stop': j.cancel(f'skipped: {failed.task.name} failed')

@@ -204,12 +204,12 @@ class RedisBackend:
     def __init__(self, url:str, # A Redis URL, e.g. 'redis://127.0.0.1:6379/0'
                  queue:str='bgtasks', # The Dramatiq queue the tasks' messages go to
                  patience:float=300): # Seconds a worker's writes wait for Redis to come back
-        self.url,self.queue,self.patience,self.booted = url,queue,patience,False
+        self.url,self.path,self.queue,self.patience,self.booted = url,safe_url(url),queue,patience,False
         self.store = RedisStore(url)
         self.broker = RedisBroker(client=redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10))
         for m in (AsyncIO(), CurrentMessage(), _Boot(self)): self.broker.add_middleware(m)
         dramatiq.set_broker(self.broker)
-    def __repr__(self): return f'RedisBackend({self.store.path!r}, queue={self.queue!r})'
+    def __repr__(self): return f'RedisBackend({self.path!r}, queue={self.queue!r})'
 
 # %% ../nbs/06_scale_out.ipynb #04bff3dc
 @patch
@@ -219,23 +219,36 @@ def actor(self:RedisBackend, t:Task) -> dramatiq.Actor:
     if (a:=self.broker.actors.get(t.name)):
         a.options.update(opts)
         return a
-    def run_job(id:str): self.run(id)
+    def run_job(id:str, rest:list=(), on_error:str='stop'): self.run(id, rest, on_error)
     return dramatiq.actor(run_job, actor_name=t.name, queue_name=self.queue, broker=self.broker, **opts)
 
+_UNSENT = (redis.RedisError, BrokerConnectionError, BackendUnavailable)
+
 @patch
-def enqueue(self:RedisBackend, job:Job) -> Job:
-    "Store `job` and send its message; if Redis is unreachable raise `BackendUnavailable`, leaving no job stored"
-    actor,added = self.actor(job.task),False
-    try:
-        self.store.add(job)
-        added = True
-        actor.send(job.id)
-    except (redis.RedisError, BrokerConnectionError, BackendUnavailable) as e:
-        try: self.store.delete(job)  # also when `add` failed: its reply may have been lost after it was applied
-        except BackendUnavailable:
-            if added: logger.error('job %s (%s) is stored but its message was not sent', job.id, job.task.name)
-        raise BackendUnavailable(self.url, getattr(e, 'err', e)) from None
+def enqueue(self:RedisBackend, job:Job, send:bool=True) -> Job:
+    "Store `job` and, if `send`, send its message; if Redis is unreachable raise `BackendUnavailable`, leaving no job stored"
+    try: self.store.add(job)
+    except _UNSENT as e: self._unsend([job], e, stored=False)
+    if send: self.send([job])
     return job
+
+@patch
+def send(self:RedisBackend, jobs:list):
+    "Send the messages of stored `jobs`, a chain's only for its first step; if that fails, remove the jobs not sent and raise"
+    for k,j in enumerate(jobs):
+        c = j.chain
+        if c and j is not c.jobs[0]: continue  # the step before it sends it
+        try: self.actor(j.task).send(j.id, [[s.id, s.task.name] for s in c.jobs[1:]], c.on_error) if c else self.actor(j.task).send(j.id)
+        except _UNSENT as e: self._unsend([x for x in jobs[k:] if not x.chain or x.chain.jobs[0] not in jobs[:k]], e)
+
+@patch
+def _unsend(self:RedisBackend, jobs:list, e:Exception, stored:bool=True):
+    "Remove `jobs`, whose messages could not be sent, from the store and raise `BackendUnavailable`"
+    try:
+        for j in jobs: self.store.delete(j)  # also when `add` failed: its reply may have been lost after it was applied
+    except BackendUnavailable:
+        if stored: logger.error('%d job(s) stored but not sent: %s', len(jobs), ', '.join(j.id for j in jobs))
+    raise BackendUnavailable(self.url, getattr(e, 'err', e)) from None
 
 # %% ../nbs/06_scale_out.ipynb #bf651cde
 def _on_loop(f, *args):
@@ -298,16 +311,31 @@ def _call(job:Job):
         return job.task.fn(*args, **kwargs)
 
 @patch
-def run(self:RedisBackend, id:str):
-    "The actors' body: one attempt at job `id`, its outcome recorded; a retryable failure goes back to Dramatiq"
-    if not (job:=_on_loop(self._begin, id)): return
-    try: res = _json(_call(job))
-    except (Exception, TimeLimitExceeded) as e:
-        if isinstance(e, TimeLimitExceeded): e = TimeoutError()
-        again = will_retry(job.task.policy, CurrentMessage.get_current_message().options.get('retries', 0), e)
-        _on_loop(self._end, job, None, e, again)
-        if again: raise dramatiq.Retry(f'{type(e).__name__}: {e}') from e
-    else: _on_loop(self._end, job, res)
+def run(self:RedisBackend, id:str, rest:list=(), on_error:str='stop'):
+    "The actors' body: one attempt at job `id`, its outcome recorded, a retryable failure handed back to Dramatiq; then a chain's next step"
+    if (job:=_on_loop(self._begin, id)):
+        try: res = _json(_call(job))
+        except (Exception, TimeLimitExceeded) as e:
+            if isinstance(e, TimeLimitExceeded): e = TimeoutError()
+            again = will_retry(job.task.policy, CurrentMessage.get_current_message().options.get('retries', 0), e)
+            _on_loop(self._end, job, None, e, again)
+            if again: raise dramatiq.Retry(f'{type(e).__name__}: {e}') from e
+        else: _on_loop(self._end, job, res)
+    if rest: self._next(id, rest, on_error)
+
+# %% ../nbs/06_scale_out.ipynb #c4a1e002
+@patch
+@_reaching
+def _next(self:RedisBackend, id:str, rest:list, on_error:str):
+    "After chain step `id`: send the next step's message, or, if the step failed and `on_error` is 'stop', skip the rest"
+    r = self.store.get(id)
+    if r and r.state in LIVE: return  # not ended: a retry (or another delivery of its message) goes on
+    if r and r.state=='failed' and on_error=='stop':
+        why,now = json.dumps(f'skipped: {r.task} failed'),json.dumps(_iso(_now()))
+        for i,_ in rest: self.store._update(i, dict(state='"cancelled"', error=why, finished=now), ('queued',))
+        return logger.warning('chain stopped: job %s (%s) failed, %d later step(s) skipped', id, r.task, len(rest))
+    (i,name),*more = rest
+    self.actor(registry[name]).send(i, more, on_error)
 
 # %% ../nbs/06_scale_out.ipynb #ab9681f1
 class _Boot(Middleware):

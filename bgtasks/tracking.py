@@ -18,7 +18,9 @@ from pathlib import Path
 from fastcore.basics import AttrDict, patch
 from fastlite import database
 from fastcore.net import waitfor
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
 from .task import Job, ENDED, registry, current_session, logger, _now, _state_lock
 from .policy import close_process_pool, _bound, _global_limit
 
@@ -155,9 +157,16 @@ class OwnerMiddleware:
         sent = _cookie(scope, OWNER_COOKIE)
         slot = {OWNER_COOKIE: sent} if sent and _OWNER_ID.fullmatch(sent) else {}  # `owner_id` reads and fills this
         created = []  # the request's new jobs, filled in by `Jobs.add`
+        dropped = False  # the jobs could not be handed over, and an error response was sent instead
         async def send_stored(msg):
+            nonlocal dropped
+            if dropped: return
+            if msg['type']=='http.response.start' and created:
+                try: await runner.accepted(created)
+                except HTTPException as e:  # e.g. Redis went away after the handler stored its jobs: a 503, not the page
+                    dropped = True
+                    return await PlainTextResponse(e.detail, e.status_code, e.headers)(scope, receive, send)
             if msg['type']=='http.response.start':
-                if created: await runner.accepted(created)
                 if (new:=slot.get(OWNER_COOKIE)) and new!=sent:  # the session's first job: give it its id
                     secure = '; Secure' if scope.get('scheme')=='https' else ''
                     ck = f'{OWNER_COOKIE}={new}; Path=/; Max-Age={self.max_age}; HttpOnly; SameSite=Lax{secure}'
@@ -219,9 +228,13 @@ class Jobs:
 @patch
 def add(self:Jobs, job:Job):
     "Store a new job and queue it for the workers"
-    if self.backend: return self.backend.enqueue(job)
-    self.live[job.id] = job
     created = current_jobs.get()
+    if self.backend:  # stored now; a request's messages are sent when its response starts (the scale-out lesson)
+        job.held = created is not None
+        self.backend.enqueue(job, send=not job.held)
+        if job.held: created.append(job)
+        return
+    self.live[job.id] = job
     job.held = created is not None and self.batching  # the request's middleware hands it over
     if job.held: created.append(job)
     self.save(job, new=True)
@@ -310,6 +323,7 @@ async def accepted(self:Jobs, created:list):
     "Wait until the jobs a request `created` are stored, then hand them to the workers"
     jobs = list(created)
     created.clear()
+    if self.backend: return await asyncio.to_thread(self.backend.send, jobs)
     await self.written(*jobs)
     for j in jobs:
         if self.loop and not self.stopping and not j.chain: self.queue.put_nowait(j)
