@@ -396,9 +396,9 @@ def in_thread(job) -> bool:
                 or inspect.iscoroutinefunction(job.task.fn))
 
 @patch
-def run_here(self:Job):
-    "Run an `in_thread` job in the calling thread and record the outcome, like `Job.run`"
-    if not self._claim(): return
+def run_here(self:Job) -> int|None:
+    "Run an `in_thread` job in the calling thread and record the outcome, like `Job.run`; return the attempt it ran"
+    if not self._claim(): return None
     self.attempts += 1
     mine = self.attempts
     self.save()
@@ -407,11 +407,12 @@ def run_here(self:Job):
         text,exc = json.dumps(self.task.fn(*args, **kwargs), allow_nan=False),None
     except BaseException as e: text,exc = None,e  # a worker thread has no cancellation to pass on
     with _state_lock:
-        if self.state!='running' or self.attempts!=mine: return  # shutdown put it back in line: the next start runs it
+        if self.state!='running' or self.attempts!=mine: return mine  # shutdown put it back in line: the next start runs it
         self.finished = _now()
         if exc is None: self._succeed(text)
         else: self._fail(exc)
     self.save()
+    return mine
 
 # %% ../nbs/03_tracking.ipynb #3853369e
 def _next_here(job): return job is not None and job.state=='queued' and not job.chain and in_thread(job)
@@ -421,9 +422,10 @@ def _run_in_thread(self:Jobs, job:Job) -> int:
     "Run `job`, then each `in_thread` job next in line, in this thread; return how many ran"
     n = 0
     while job:
-        self.running[job.id] = job
-        try: job.run_here()
-        finally: self.running.pop(job.id, None)
+        self.running[job.id],ran = job,None
+        try: ran = job.run_here()
+        finally:
+            if ran is None or job.attempts==ran: self.running.pop(job.id, None)  # unless a restart runs it again
         n += 1
         job = None if self.stopping else self.queue.take(_next_here)
     return n
