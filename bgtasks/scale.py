@@ -238,7 +238,8 @@ def send(self:RedisBackend, jobs:list):
     for k,j in enumerate(jobs):
         c = j.chain
         if c and j is not c.jobs[0]: continue  # the step before it sends it
-        try: self.actor(j.task).send(j.id, [[s.id, s.task.name] for s in c.jobs[1:]], c.on_error) if c else self.actor(j.task).send(j.id)
+        args = (j.id, [[s.id, s.task.name] for s in c.jobs[1:]], c.on_error) if c else (j.id,)  # a chain's rest travels along
+        try: self.actor(j.task).send(*args)
         except _UNSENT as e: self._unsend([x for x in jobs[k:] if not x.chain or x.chain.jobs[0] not in jobs[:k]], e)
 
 @patch
