@@ -8,6 +8,7 @@ Docs: https://bgtasks.github.io/bgtasks/chain.html.md"""
 __all__ = ['Chain']
 
 # %% ../nbs/01_chain.ipynb #1f9dc748
+import threading
 from fastcore.basics import patch
 from starlette.background import BackgroundTask
 from .task import Job, logger
@@ -19,8 +20,11 @@ class Chain(BackgroundTask):
         if on_error not in ('stop','continue'): raise ValueError(f"on_error must be 'stop' or 'continue', not {on_error!r}")
         for j in jobs:
             if not isinstance(j, Job): raise TypeError(f'Chain takes jobs (made with `task.bg`), not {type(j).__name__}')
-        if getattr(Job.runner, 'backend', None) and not all(getattr(j, 'held', False) for j in jobs):
-            raise NotImplementedError('with the Redis backend, build a Chain in a request handler, from jobs created in that request')
+        if (r:=Job.runner) and not all(getattr(j, 'held', False) for j in jobs):  # not a request's: `bg` handed them over
+            if getattr(r, 'backend', None):
+                raise NotImplementedError('with the Redis backend, build a Chain in a request handler, from jobs created in that request')
+            if getattr(r, 'loop', None) and threading.get_ident()!=r.loop_thread: raise NotImplementedError(
+                "build a Chain in a request handler, or on the app's event loop and await it: in another thread the workers may start its jobs first")
         super().__init__(self.__call__)
         self.jobs,self.on_error = list(jobs),on_error
         for j in jobs: j.chain = self  # a runner's workers leave chained jobs to their chain
