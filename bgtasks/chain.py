@@ -20,6 +20,8 @@ class Chain(BackgroundTask):
         if on_error not in ('stop','continue'): raise ValueError(f"on_error must be 'stop' or 'continue', not {on_error!r}")
         for j in jobs:
             if not isinstance(j, Job): raise TypeError(f'Chain takes jobs (made with `task.bg`), not {type(j).__name__}')
+        if getattr(Job.runner, 'workers', 1)==0:
+            raise NotImplementedError('a Chain runs in the process that builds it: set that Jobs up with workers >= 1')
         if (r:=Job.runner) and not all(getattr(j, 'held', False) for j in jobs):  # not a request's: `bg` handed them over
             if getattr(r, 'backend', None):
                 raise NotImplementedError('with the Redis backend, build a Chain in a request handler, from jobs created in that request')
