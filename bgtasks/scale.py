@@ -24,7 +24,7 @@ from fastcore.basics import AttrDict, patch
 from starlette.exceptions import HTTPException
 from .task import Job, Task, registry, logger, _json, _now
 from .policy import Policy, _bound, _global_limit
-from .tracking import STATES, _row, _iso
+from .tracking import STATES, COLUMNS, _row, _iso
 from .ui import LIVE
 
 # %% ../nbs/06_scale_out.ipynb #9f71f024
@@ -46,7 +46,8 @@ class BackendUnavailable(HTTPException):
     __repr__ = __str__
 
 # %% ../nbs/06_scale_out.ipynb #f5e1f6cf
-FIELDS = ('id','task','args','state','attempts','done','total','message','result','error','owner','created','started','finished')
+FIELDS = (*COLUMNS, 'cancel')
+_MISSING = dict(run_at=0., cancel=0)  # fields that hashes written by older versions lack
 
 def _fields(job:Job) -> dict:
     "The store's columns for `job`, each as JSON"
@@ -54,7 +55,7 @@ def _fields(job:Job) -> dict:
 
 def _decode(h:dict) -> AttrDict|None:
     "A stored hash as a record shaped like `JobStore`'s"
-    return AttrDict({k: json.loads(h[k]) for k in FIELDS}) if h else None
+    return AttrDict({k: json.loads(h[k]) if k in h else _MISSING.get(k) for k in FIELDS}) if h else None
 
 def _reaching(f):
     "Store method `f`, retried for `patience` seconds while Redis is unreachable, then `BackendUnavailable`"

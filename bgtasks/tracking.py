@@ -49,7 +49,7 @@ create table if not exists schedules (name text primary key, last real not null)
 
 INDEXES = '''create index if not exists jobs_owner on jobs(owner, created);
 create index if not exists jobs_state on jobs(state, created);
-create index if not exists jobs_free on jobs(run_at, id) where state='queued' and worker is null;
+create index if not exists jobs_free on jobs(run_at) where state='queued' and worker is null;
 create index if not exists jobs_held on jobs(worker) where state in ('queued','running');
 create unique index if not exists jobs_key on jobs(key) where key is not null;
 create index if not exists jobs_expires on jobs(expires) where expires is not null;'''
@@ -261,7 +261,7 @@ def claim(self:JobStore, me:str, n:int, tasks=None) -> list:
     "Claim for worker `me`, in one statement, up to `n` free jobs that are due, of `tasks` (names; default: all registered)"
     names = list(registry if tasks is None else tasks)
     q = (f"update jobs set worker=? where id in (select id from jobs where {_FREE} and task in ({','.join('?'*len(names))}) "
-         "order by run_at, id limit ?) returning *")
+         "order by run_at, rowid limit ?) returning *")
     with self.lock:
         rs = self.db.q(q, [me, time.time(), *names, n])
         if rs: self.writes,self.commits = self.writes+len(rs),self.commits+1
@@ -285,16 +285,18 @@ def add_keyed(self:JobStore, job:Job) -> AttrDict|None:
     self.writes += 1
 
 @patch
-def ask_cancel(self:JobStore, id:str, keep:float=None) -> bool:
-    "Cancel job `id` if it is queued and free, else ask the process that holds it to; `False` if it has ended or is unknown"
+def ask_cancel(self:JobStore, id:str, keep:float=None) -> str|bool:
+    "Cancel job `id` if it is queued and free ('cancelled'), else ask the process that holds it to ('asked'); `False` if it has ended or is unknown"
     with _immediate(self) as db:
         rs = db.q('select state, worker from jobs where id=?', [id])
         if not rs or rs[0]['state'] not in ('queued','running'): return False
         if rs[0]['state']=='queued' and rs[0]['worker'] is None:
             db.execute("update jobs set state='cancelled', error='cancelled', finished=?, expires=? where id=?",
                        [_iso(_now()), None if keep is None else time.time()+keep, id])
-        else: db.execute('update jobs set cancel=1 where id=?', [id])
-    return True
+            return 'cancelled'
+        db.execute('update jobs set cancel=1 where id=?', [id])
+        return 'asked'
+
 
 @patch
 def cancels(self:JobStore, me:str) -> list:
@@ -413,6 +415,7 @@ def add(self:Jobs, job:Job) -> Job:
     "Store a new job and queue it for the workers; with a `key` that a kept job has, return that job instead"
     created = current_jobs.get()
     if self.backend:  # stored now; a request's messages are sent when its response starts (the scale-out lesson)
+        if job.run_at or job.key: raise NotImplementedError('delay, at and key need the embedded store; the Redis backend has none yet')
         job.held = created is not None
         self.backend.enqueue(job, send=not job.held)
         if job.held: created.append(job)
@@ -834,9 +837,9 @@ def cancel(self:Jobs, id:str) -> bool:
         self._fresh()
         return ok
     self._fresh()
-    ok = self.store.ask_cancel(id, self.keep)  # free: cancelled now; held by another process: it stops it at its next beat
-    if job and ok and job.state=='queued' and job.worker is None: job.state,job.error = 'cancelled','cancelled'
-    return ok
+    how = self.store.ask_cancel(id, self.keep)  # free: cancelled now; held by another process: it stops it at its next beat
+    if job and how=='cancelled': job.state,job.error = 'cancelled','cancelled'
+    return bool(how)
 
 @patch
 def wait(self:Jobs, id:str, timeout:float=10) -> AttrDict:
