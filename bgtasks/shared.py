@@ -116,7 +116,7 @@ async def run_worker(jobs:Jobs, stop:asyncio.Event=None):
     stop = stop or asyncio.Event()
     for s in (signal.SIGINT, signal.SIGTERM): asyncio.get_running_loop().add_signal_handler(s, stop.set)
     async with jobs.app.router.lifespan_context(jobs.app):
-        logger.warning('bgtasks worker %s: %d job worker(s) on %s', jobs.me, jobs.workers, jobs.store.path)
+        logger.info('bgtasks worker %s: %d job worker(s) on %s', jobs.me, jobs.workers, jobs.store.path)
         await stop.wait()
 
 # %% ../nbs/03b_shared.ipynb #362c4173

@@ -577,7 +577,8 @@ def recover(self:Jobs) -> dict:
         for k,v in (r or {}).items(): n[k] += v
     if n['unknown']: logger.warning('%d queued job(s) of tasks this process does not know are left for one that does: %s',
                                     n['unknown'], sorted(t for t in self.store.free() if t not in registry))
-    if any(n.values()): logger.warning('recovered unfinished jobs: %s', n)
+    if n['rerun'] or n['interrupted']: logger.warning('recovered unfinished jobs: %s', n)
+    elif n['requeued']: logger.info('%d queued job(s) waiting at start', n['requeued'])
     return n
 
 @patch
