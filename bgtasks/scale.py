@@ -9,7 +9,7 @@ __all__ = ['FIELDS', 'safe_url', 'BackendUnavailable', 'RedisStore', 'will_retry
            'worker_main']
 
 # %% ../nbs/06_scale_out.ipynb #626762b1
-import argparse, importlib, inspect, json, os, threading, time
+import argparse, importlib, inspect, json, math, os, threading, time
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from functools import wraps
@@ -22,10 +22,11 @@ from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware, TimeLimitExceeded
 from fastcore.basics import AttrDict, patch
 from starlette.exceptions import HTTPException
-from .task import Job, Task, registry, logger, _json, _now
+from .task import Job, Task, ENDED, registry, logger, _json, _now
 from .policy import Policy, _bound, _global_limit
 from .tracking import STATES, COLUMNS, _row, _iso
 from .ui import LIVE
+from .shared import _ticks
 
 # %% ../nbs/06_scale_out.ipynb #9f71f024
 def safe_url(url:str) -> str:
@@ -205,7 +206,7 @@ class RedisBackend:
     def __init__(self, url:str, # A Redis URL, e.g. 'redis://127.0.0.1:6379/0'
                  queue:str='bgtasks', # The Dramatiq queue the tasks' messages go to
                  patience:float=300): # Seconds a worker's writes wait for Redis to come back
-        self.url,self.path,self.queue,self.patience,self.booted = url,safe_url(url),queue,patience,False
+        self.url,self.path,self.queue,self.patience,self.booted,self.keep = url,safe_url(url),queue,patience,False,None
         self.store = RedisStore(url)
         self.broker = RedisBroker(client=redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10))
         for m in (AsyncIO(), CurrentMessage(), _Boot(self)): self.broker.add_middleware(m)
@@ -226,21 +227,14 @@ def actor(self:RedisBackend, t:Task) -> dramatiq.Actor:
 _UNSENT = (redis.RedisError, BrokerConnectionError, BackendUnavailable)
 
 @patch
-def enqueue(self:RedisBackend, job:Job, send:bool=True) -> Job:
-    "Store `job` and, if `send`, send its message; if Redis is unreachable raise `BackendUnavailable`, leaving no job stored"
-    try: self.store.add(job)
-    except _UNSENT as e: self._unsend([job], e, stored=False)
-    if send: self.send([job])
-    return job
-
-@patch
 def send(self:RedisBackend, jobs:list):
     "Send the messages of stored `jobs`, a chain's only for its first step; if that fails, remove the jobs not sent and raise"
     for k,j in enumerate(jobs):
         c = j.chain
         if c and j is not c.jobs[0]: continue  # the step before it sends it
         args = (j.id, [[s.id, s.task.name] for s in c.jobs[1:]], c.on_error) if c else (j.id,)  # a chain's rest travels along
-        try: self.actor(j.task).send(*args)
+        opts = {'delay': max(0, round((j.run_at-time.time())*1000))} if j.run_at else {}  # Dramatiq's own delay queue
+        try: self.actor(j.task).send_with_options(args=args, **opts) if opts else self.actor(j.task).send(*args)
         except _UNSENT as e: self._unsend([x for x in jobs[k:] if not x.chain or x.chain.jobs[0] not in jobs[:k]], e)
 
 @patch
@@ -252,6 +246,41 @@ def _unsend(self:RedisBackend, jobs:list, e:Exception, stored:bool=True):
         if stored: logger.error('%d job(s) stored but not sent: %s', len(jobs), ', '.join(j.id for j in jobs))
     raise BackendUnavailable(self.url, getattr(e, 'err', e)) from None
 
+# %% ../nbs/06_scale_out.ipynb #233dc7ff
+_KEY = """-- KEYS[1]: the key's string. ARGV: the new job's id, the prefix of job hashes
+local cur = redis.call('get', KEYS[1])
+if cur and redis.call('exists', ARGV[2]..cur)==1 then return cur end
+redis.call('set', KEYS[1], ARGV[1])
+return false"""
+
+@patch
+@_reaching
+def take_key(self:RedisStore, key:str, id:str) -> str|None:
+    "Give idempotency `key` to job `id`, unless a stored job has it: then return that job's id"
+    if not hasattr(self, '_key_script'): self._key_script = self.r.register_script(_KEY)
+    return self._key_script(keys=[f'{self.prefix}key:{key}'], args=[id, f'{self.prefix}job:'])
+
+@patch
+@_reaching
+def keep_key(self:RedisStore, key:str, seconds:float|None):
+    "Let idempotency `key` go `seconds` after its job ended (`None`: never)"
+    if seconds is not None: self.r.expire(f'{self.prefix}key:{key}', max(1, math.ceil(seconds)))
+
+@patch
+def enqueue(self:RedisBackend, job:Job, send:bool=True) -> Job:
+    "Store `job` and, if `send`, send its message; if Redis is unreachable raise `BackendUnavailable`, leaving no job stored"
+    try:
+        if job.key is not None and (had:=self.store.take_key(job.key, job.id)):  # one job per key: return the one there
+            if (r:=self.store.get(had)):
+                got = _job(r)
+                got.key,got.result,got.error,got.foreign = r.key,r.result,r.error,r.state not in ENDED
+                if not got.foreign: got._end()
+                return got
+        self.store.add(job)
+    except _UNSENT as e: self._unsend([job], e, stored=False)
+    if send: self.send([job])
+    return job
+
 # %% ../nbs/06_scale_out.ipynb #bf651cde
 def _on_loop(f, *args):
     "Call `f(*args)` on the worker's event loop thread, where the progress writes also run"
@@ -261,7 +290,7 @@ def _on_loop(f, *args):
 def _job(r:AttrDict) -> Job:
     "A `Job` rebuilt from its record"
     job = Job(registry[r.task], r.args, id=r.id, owner=r.owner)
-    job.state,job.attempts,job.done,job.total,job.message = r.state,r.attempts,r.done,r.total,r.message
+    job.state,job.attempts,job.done,job.total,job.message,job.key = r.state,r.attempts,r.done,r.total,r.message,r.key
     job.created,job.started = [datetime.fromisoformat(t) if t else None for t in (r.created, r.started)]
     return job
 
@@ -293,6 +322,7 @@ def _end(self:RedisBackend, job:Job, result=None, exc:Exception=None, again:bool
         else: job._fail(exc)
         job.finished = _now()
     self.store.save(job)
+    if job.key and job.state in ENDED: self.store.keep_key(job.key, self.keep if job.task.keep is None else job.task.keep)
 
 # %% ../nbs/06_scale_out.ipynb #f052b546
 _limits,_limits_lock = {},threading.Lock()
@@ -341,13 +371,17 @@ def _next(self:RedisBackend, id:str, rest:list, on_error:str):
 
 # %% ../nbs/06_scale_out.ipynb #ab9681f1
 class _Boot(Middleware):
-    "When a worker starts: actors for all tasks, a patient store, and the event loop for `Jobs.later`"
-    def __init__(self, backend): self.backend = backend
+    "When a worker starts: actors for all tasks, a patient store, the event loop for `Jobs.later`, and the periodic tasks"
+    def __init__(self, backend): self.backend,self.stops = backend,[]
     def before_worker_boot(self, broker, worker):
         for t in list(registry.values()): self.backend.actor(t)
         self.backend.store.patience = self.backend.patience
         Job.runner.loop = get_event_loop_thread().loop
+        if Job.runner.schedules:
+            self.stops.append(stop:=threading.Event())
+            threading.Thread(target=self.backend.schedule, args=(Job.runner, stop), daemon=True, name='bgtasks-schedule').start()
     def after_worker_shutdown(self, broker, worker):
+        while self.stops: self.stops.pop().set()
         if Job.runner: Job.runner.loop = None
         self.backend.store.patience = 0
 
@@ -363,6 +397,41 @@ def worker(self:RedisBackend, threads:int=4, timeout:float=10):
     finally:
         w.stop(timeout=int(timeout*1000))
         self.broker.middleware.remove(next(m for m in self.broker.middleware if getattr(m, 'worker', None) is w))
+
+# %% ../nbs/06_scale_out.ipynb #18fe2d83
+_TICK = """-- KEYS[1]: a schedule's last tick. ARGV: the tick it was read as ('' if none), the new tick
+local cur = redis.call('get', KEYS[1]) or ''
+if cur ~= ARGV[1] then return false end
+redis.call('set', KEYS[1], ARGV[2])
+return 1"""
+
+@patch
+def _fire(self:RedisBackend, jobs, name:str, s:AttrDict, now:float) -> Job|None:
+    "Move schedule `name` on to its latest due tick, if no other process did first, and send that tick's job"
+    from bgtasks.shared import _ticks  # the periodic tasks of the shared-store lesson
+    if not hasattr(self, '_tick_script'): self._tick_script = self.store.r.register_script(_TICK)
+    k = f'{self.store.prefix}schedule:{name}'
+    last = self.store.r.get(k)
+    if last is None:  # a new schedule counts from now
+        self._tick_script(keys=[k], args=['', repr(now)])
+        s.next = _ticks(s, now, now)[1]
+        return None
+    due,s.next = _ticks(s, float(last), now)
+    if due is None or not self._tick_script(keys=[k], args=[last, repr(due)]): return None
+    if not s.catch_up and now-due>jobs.late: return None  # missed while everything was down
+    job = Job(s.task, json.loads(s.args), owner=None)
+    job.args_json,job.key = s.args,f'{name}@{due:.3f}'
+    return self.enqueue(job)
+
+@patch
+def schedule(self:RedisBackend, jobs, stop:threading.Event, every:float=0.25):
+    "Fire `jobs`' periodic tasks until `stop` is set: safe to run in any number of processes, on any number of machines"
+    while not stop.wait(every):
+        now = time.time()
+        for name,s in list(jobs.schedules.items()):
+            if s.next is None or now>=s.next:
+                try: self._fire(jobs, name, s, now)
+                except Exception as e: logger.error('periodic task %s: %s', name, e, exc_info=e)
 
 # %% ../nbs/06_scale_out.ipynb #b886edd0
 def load_app(spec:str): # The app as given to uvicorn: 'main' or 'main:app'

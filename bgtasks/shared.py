@@ -35,7 +35,6 @@ def periodic(self:Jobs, t:Task, # The task to run; `args` must fit its signature
     if (every is None)==(cron is None): raise ValueError('give every or cron, not both')
     if every is not None and (not isinstance(every, (int,float)) or not every>0): raise ValueError(f'every must be seconds > 0, got {every!r}')
     if cron is not None and not croniter.is_valid(cron): raise ValueError(f'not a cron expression: {cron!r}')
-    if self.backend: raise NotImplementedError('periodic tasks run on the embedded store; the Redis backend has none yet')
     name = name or t.name
     self.schedules[name] = AttrDict(task=t, every=every, cron=cron, catch_up=catch_up, args=t._encode(**args), next=None)
     return name

@@ -356,7 +356,7 @@ class Jobs:
     retry_wait = 1. # Seconds before changes that failed to be written are tried again
     check_every = 0.25 # Seconds between looks at the store for free jobs that are due (see "Claims")
     beat_every = 1. # Seconds between heartbeats, and between looks for dead processes and cancel requests
-    ahead = 4 # Free jobs a process claims per worker beyond those running
+    ahead = 16 # Free jobs a process claims per worker beyond those running, in one statement
     chores = [] # Functions `f(jobs)` the keeper also calls each round (periodic tasks and retention add theirs)
     def __init__(self, app, # A FastHTML or Starlette app
                  db='jobs.db', # Database file, ':memory:', or a `JobStore`
@@ -378,6 +378,7 @@ class Jobs:
         if redis:
             from bgtasks.scale import RedisBackend  # the scale-out lesson
             self.backend = RedisBackend(redis)
+            self.backend.keep = keep
             self.store = self.backend.store
         else: self.store = db if isinstance(db, JobStore) else JobStore(db)
         self.live = weakref.WeakValueDictionary()
@@ -415,11 +416,10 @@ def add(self:Jobs, job:Job) -> Job:
     "Store a new job and queue it for the workers; with a `key` that a kept job has, return that job instead"
     created = current_jobs.get()
     if self.backend:  # stored now; a request's messages are sent when its response starts (the scale-out lesson)
-        if job.run_at or job.key: raise NotImplementedError('delay, at and key need the embedded store; the Redis backend has none yet')
         job.held = created is not None
-        self.backend.enqueue(job, send=not job.held)
-        if job.held: created.append(job)
-        return job
+        got = self.backend.enqueue(job, send=not job.held)  # with a `key`, maybe the job that has it
+        if job.held and got is job: created.append(job)
+        return got
     if not job.run_at or job.run_at<=time.time(): job.worker = self.me  # claimed as it is stored (`None`: free for any)
     if job.key is not None and (got:=self._add_keyed(job)) is not job: return got
     self.live[job.id] = job
