@@ -227,14 +227,15 @@ def unregister(self:JobStore, me:str):
 # %% ../nbs/03_tracking.ipynb #6f88820f
 @patch
 def release(self:JobStore, worker:str|None, beat:int=None, keep:float=None) -> dict|None:
-    "Take back the jobs of dead `worker` (`None`: running jobs nobody holds); `None` if it was alive after all"
+    "Take back the jobs of dead `worker` (`None`: jobs that no registered worker holds); `None` if it was alive after all"
     n,now = dict(requeued=0, rerun=0, interrupted=0),time.time()
     with _immediate(self) as db:
         if worker is not None:
             db.execute('delete from workers where id=? and beat=?', [worker, beat])
             if not db.conn.changes(): return None  # it beat since, or another process released it first
             rs = db.q("select id, task, state from jobs where worker=? and state in ('queued','running')", [worker])
-        else: rs = db.q("select id, task, state from jobs where state='running' and worker is null")
+        else: rs = db.q("select id, task, state from jobs where state in ('queued','running') and (worker is null and state='running' "
+                        "or worker is not null and worker not in (select id from workers))")  # held by nobody alive
         for r in rs:
             t = registry.get(r['task'])
             if r['state']=='running' and t and not t.policy.rerun:
