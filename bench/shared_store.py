@@ -8,9 +8,10 @@ Reports, in one run (results go to bench/shared_results.json):
 2. Restart after `kill -9`: a process creates `--pending` jobs (claimed by it as they are stored) and is killed while the
    first are running; a new process starts on the file. Time from the new process's start until all are done, against a
    cold run: a new process on a file holding the same number of free jobs that nobody ever claimed. Goal: at most 1.2x.
+With `--before DIR` (a checkout of an earlier version), that version's single-process figure is measured in the same rounds.
 Each figure is the median of `--rounds` rounds; the cases alternate within a round so drift hits them all.
 
-Rerun: python bench/shared_store.py [--jobs 20000] [--pending 10000] [--rounds 3]
+Rerun: python bench/shared_store.py [--jobs 20000] [--pending 10000] [--rounds 3] [--before DIR]
 """
 import argparse, json, os, platform, signal, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -28,18 +29,19 @@ RUN = '''
 import asyncio, os, sys, time
 sys.path.insert(0, os.environ['BENCH_DIR'])
 import bench_app
-from bgtasks.shared import run_worker
 mode = os.environ['MODE']
 async def main():
     jobs = bench_app.jobs
-    if mode=='worker': return await run_worker(jobs)
+    if mode=='worker':
+        from bgtasks.shared import run_worker
+        return await run_worker(jobs)
     async with jobs.app.router.lifespan_context(jobs.app):  # 'create': make N jobs here, then run them (or be killed)
         n,t0 = int(os.environ['N']),time.time()
         for i in range(n): bench_app.noop.bg(i)
         Path = __import__('pathlib').Path
         Path(os.environ['READY']).write_text(str(t0))
         while jobs.counts()['succeeded']<n: await asyncio.sleep(0.01)
-        print(json.dumps(dict(seconds=time.time()-t0)) if False else time.time()-t0)
+        print(time.time()-t0)
 asyncio.run(main())
 '''
 
@@ -59,8 +61,8 @@ def fill(db, n, run_at):
         jobs.append(j)
     store(db).write(new=jobs)
 
-def spawn(d, mode, env=None):
-    e = os.environ | dict(BENCH_DB=str(d/'jobs.db'), BENCH_DIR=str(d), MODE=mode) | (env or {})
+def spawn(d, mode, env=None, src=None):
+    e = os.environ | dict(BENCH_DB=str(d/'jobs.db'), BENCH_DIR=str(d), MODE=mode) | (env or {}) | (dict(PYTHONPATH=src) if src else {})
     return subprocess.Popen([sys.executable, '-c', RUN], env=e, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 def wait_done(db, n, timeout=300):
@@ -86,9 +88,9 @@ def shared_rate(d, procs, n):
         for p in ps: p.wait(30)
     return dict(processes=procs, jobs=n, seconds=round(secs, 3), jobs_per_s=round(n/secs), distinct_workers=len(by))
 
-def in_process_rate(d, n):
-    "Jobs/s of one process creating its own `n` jobs with `.bg` and running them"
-    p = spawn(d, 'create', dict(N=str(n), READY=str(d/'ready')))
+def in_process_rate(d, n, src=None):
+    "Jobs/s of one process creating its own `n` jobs with `.bg` and running them (with the bgtasks source in `src`, if given)"
+    p = spawn(d, 'create', dict(N=str(n), READY=str(d/'ready')), src)
     out,_ = p.communicate(timeout=300)
     secs = float(out.strip().splitlines()[-1])
     return dict(processes=1, jobs=n, seconds=round(secs, 3), jobs_per_s=round(n/secs))
@@ -129,9 +131,13 @@ def main():
     ap.add_argument('--jobs', type=int, default=20000)
     ap.add_argument('--pending', type=int, default=10000)
     ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--before', help='a checkout of an earlier bgtasks (e.g. `git worktree add /tmp/before b1d5087`): '
+                                     'its single-process figure is measured in the same rounds')
     a = ap.parse_args()
     rows = dict(in_process=[], shared1=[], shared2=[], shared4=[], restart=[], cold=[])
+    if a.before: rows['in_process_before'] = []
     for r in range(a.rounds):
+        if a.before: rows['in_process_before'].append(in_process_rate(fresh(), a.jobs, a.before))
         rows['in_process'].append(in_process_rate(fresh(), a.jobs))
         for k in (1, 2, 4): rows[f'shared{k}'].append(shared_rate(fresh(), k, a.jobs))
         rows['restart'].append(restart_after_kill(fresh(), a.pending))
@@ -139,7 +145,7 @@ def main():
         print(f'round {r+1}:', {k: v[-1] for k,v in rows.items()}, flush=True)
     med = lambda k, f: statistics.median(x[f] for x in rows[k])
     base = med('in_process', 'jobs_per_s')
-    summary = {k: med(k, 'jobs_per_s') for k in ('in_process', 'shared1', 'shared2', 'shared4')}
+    summary = {k: med(k, 'jobs_per_s') for k in ('in_process_before', 'in_process', 'shared1', 'shared2', 'shared4') if k in rows}
     ratios = {k: round(v/base, 3) for k,v in summary.items()}
     restart_ratio = round(med('restart', 'seconds')/med('cold', 'seconds'), 3)
     out = dict(settings=vars(a), machine=dict(cpus=os.cpu_count(), python=platform.python_version(), platform=platform.platform()),

@@ -50,7 +50,7 @@ create table if not exists schedules (name text primary key, last real not null)
 INDEXES = '''create index if not exists jobs_owner on jobs(owner, created);
 create index if not exists jobs_state on jobs(state, created);
 create index if not exists jobs_free on jobs(run_at) where state='queued' and worker is null;
-create index if not exists jobs_held on jobs(worker) where state in ('queued','running');
+create index if not exists jobs_cancel on jobs(worker) where cancel=1;
 create unique index if not exists jobs_key on jobs(key) where key is not null;
 create index if not exists jobs_expires on jobs(expires) where expires is not null;'''
 
@@ -254,14 +254,14 @@ _FREE = "state='queued' and worker is null and run_at<=?"  # the terms of the `j
 def has_free(self:JobStore, tasks=None) -> bool:
     "Is any job of `tasks` (default: all registered) free and due? A read, cheaper than a claim that finds nothing"
     names = list(registry if tasks is None else tasks)
-    q = f"select 1 from jobs where {_FREE} and task in ({','.join('?'*len(names))}) limit 1"
+    q = f"select 1 from jobs indexed by jobs_free where {_FREE} and task in ({','.join('?'*len(names))}) limit 1"
     with self.lock: return bool(self.db.q(q, [time.time(), *names]))
 
 @patch
 def claim(self:JobStore, me:str, n:int, tasks=None) -> list:
     "Claim for worker `me`, in one statement, up to `n` free jobs that are due, of `tasks` (names; default: all registered)"
     names = list(registry if tasks is None else tasks)
-    q = (f"update jobs set worker=? where id in (select id from jobs where {_FREE} and task in ({','.join('?'*len(names))}) "
+    q = (f"update jobs set worker=? where id in (select id from jobs indexed by jobs_free where {_FREE} and task in ({','.join('?'*len(names))}) "
          "order by run_at, rowid limit ?) returning *")
     with self.lock:
         rs = self.db.q(q, [me, time.time(), *names, n])
@@ -303,7 +303,7 @@ def ask_cancel(self:JobStore, id:str, keep:float=None) -> str|bool:
 def cancels(self:JobStore, me:str) -> list:
     "Ids of the unfinished jobs worker `me` holds that someone asked to cancel"
     with self.lock: return [r['id'] for r in self.db.q(
-        "select id from jobs where worker=? and state in ('queued','running') and cancel=1", [me])]
+        "select id from jobs where worker=? and cancel=1 and state in ('queued','running')", [me])]
 
 # %% ../nbs/03_tracking.ipynb #685d8ca9
 current_jobs = ContextVar('bgtasks_jobs', default=None)
