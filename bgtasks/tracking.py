@@ -218,6 +218,11 @@ def workers(self:JobStore) -> list:
     with self.lock: return [AttrDict(r) for r in self.db.q('select * from workers')]
 
 @patch
+def siblings(self:JobStore, me:str) -> int:
+    "How many workers other than `me` are registered"
+    with self.lock: return self.db.q('select count(*) n from workers where id!=?', [me])[0]['n']
+
+@patch
 def unregister(self:JobStore, me:str):
     "Remove worker `me`, leaving the queued jobs it held free for any process"
     with _immediate(self) as db:
@@ -384,7 +389,7 @@ class Jobs:
         else: self.store = db if isinstance(db, JobStore) else JobStore(db)
         self.live = weakref.WeakValueDictionary()
         self.loop,self.queue,self.tasks,self.running,self.stopping,self.recovered = None,None,[],{},False,None
-        self.me,self.keeper,self.poked,self.seen,self.more,self.schedules = None,None,None,{},False,{}  # see "Claims"
+        self.me,self.keeper,self.poked,self.seen,self.more,self.schedules,self.siblings = None,None,None,{},False,{},0  # see "Claims"
         self.pending,self.inflight,self.plock,self.wlock = {},{},threading.Lock(),threading.Lock()  # see "Writing in batches"
         self.batching,self.scheduled,self.collecting,self.writing = False,False,None,None
         app.user_middleware.append(Middleware(OwnerMiddleware, jobs=self))
@@ -462,11 +467,14 @@ def _add_keyed(self:Jobs, job:Job) -> Job:
 
 @patch
 def _hand_over(self:Jobs, job:Job):
-    "Queue a stored job this process holds for its workers (from any thread); wake the keeper when a free one is due"
+    "Queue a stored job this process holds for its workers (from any thread), or free it if the line is long; wake the keeper when a free one is due"
     if job.run_at and job.worker is None: return self.later(max(0., job.run_at-time.time()), self.poke)
     if not self.me or job.worker!=self.me or not self.loop or self.stopping: return
-    if threading.get_ident()==self.loop_thread: self.queue.put_nowait(job)
-    else: self.loop.call_soon_threadsafe(self.queue.put_nowait, job)
+    if threading.get_ident()!=self.loop_thread: return self.loop.call_soon_threadsafe(self._hand_over, job)
+    if self.siblings and not job.chain and len(self.queue)+len(self.running)>=self.ahead*self.workers:
+        job.worker = None  # the line is long and other processes share the file: any of them may take it
+        return self.save(job)
+    self.queue.put_nowait(job)
 
 @patch
 def follow(self:Jobs, job:Job, timeout:float=None) -> bool:
@@ -633,8 +641,9 @@ def _beat(self:Jobs):
     if not self.store.beat(self.me):
         logger.warning('worker %s was taken for dead by another process; registering again', self.me)
         self.store.register(self.me)
-    now = time.monotonic()
-    for w in self.store.workers():
+    now,ws = time.monotonic(),self.store.workers()
+    self.siblings = len(ws)-1
+    for w in ws:
         if w.id==self.me: continue
         b,t = self.seen.get(w.id, (None, now))
         if b!=w.beat: self.seen[w.id] = (w.beat, now)
@@ -647,13 +656,26 @@ def _beat(self:Jobs):
         if (job:=self.live.get(id)): self._stop_job(job)
 
 @patch
+def _shed(self:Jobs) -> int:
+    "Free the end of a line longer than `ahead` per worker when other processes share the file; return how many"
+    extra = len(self.queue)-self.ahead*self.workers
+    if not self.siblings or extra<=0: return 0
+    out = self.queue.shed(extra, lambda j: not j.chain and j.state=='queued')
+    for j in out:
+        j.worker = None
+        self.save(j)
+    return len(out)
+
+@patch
 async def _keep(self:Jobs):
     "The keeper: heartbeats, chores and claims, every `check_every` seconds or when poked"
     beat = 0.
     while not self.stopping:
         try:
             if self.me and time.monotonic()-beat>=self.beat_every: beat = time.monotonic(); self._beat()
+            elif self.me: self.siblings = self.store.siblings(self.me)
             for f in self.chores: f(self)
+            self._shed()
             self._feed()
         except Exception as e: logger.error('bgtasks keeper: %s', e, exc_info=e)  # e.g. a full disk: try again next round
         try: await asyncio.wait_for(self.poked.wait(), self.check_every)
@@ -684,6 +706,16 @@ class JobQueue:
         "The next job if `ok(job)`, else `None`, at once; safe from any thread"
         with self.lock:
             if self.jobs and ok(self.jobs[0]): return self.jobs.popleft()
+
+    def shed(self, n:int, ok) -> list:
+        "Remove and return up to `n` jobs with `ok(job)` from the end of the line (on the event loop)"
+        with self.lock:
+            keep,out = deque(),[]
+            for j in reversed(self.jobs):
+                if len(out)<n and j is not None and ok(j): out.append(j)
+                else: keep.appendleft(j)
+            self.jobs = keep
+        return out
 
 # %% ../nbs/03_tracking.ipynb #0d9dc1b5
 def in_thread(job) -> bool:
