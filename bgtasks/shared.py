@@ -11,9 +11,8 @@ __all__ = ['app_jobs', 'run_worker', 'worker_main']
 import argparse, asyncio, importlib, json, logging, math, os, signal, subprocess, sys, time
 from croniter import croniter
 from fastcore.basics import AttrDict, patch
-from starlette.applications import Starlette
 from .task import Job, Task, registry, logger
-from .tracking import Jobs, JobStore, HOST, _UPSERT, _ROW, _values, _immediate
+from .tracking import Jobs, JobStore, _UPSERT, _ROW, _values, _immediate
 
 # %% ../nbs/03b_shared.ipynb #61b41d38
 def _ticks(s:AttrDict, last:float, now:float) -> tuple:

@@ -41,6 +41,7 @@ class Task:
                  name:str=None, # Stable name used in logs, stores and queues (default: `fn.__name__`)
                  policy:Policy=None, # How a job runs: retries, timeout, limits; see `Policy`
                  keep:float=None): # Seconds a store keeps a finished job (default: the store's setting)
+        if keep is not None and not keep>=0: raise ValueError('keep must be >= 0 seconds, or None')
         self.fn,self.name,self.policy,self.keep = fn,name or fn.__name__,policy or Policy(),keep
         sig = inspect.signature(fn)
         self.wants_job = 'job' in sig.parameters
