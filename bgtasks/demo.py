@@ -9,7 +9,7 @@ __all__ = ['settings', 'slow_service', 'ServiceError', 'http', 'Settings', 'call
            'add_users', 'update_users', 'uploads_dir', 'import_csv', 'send_email', 'demo_app', 'main']
 
 # %% ../nbs/05_slow_api.ipynb #09b14d8c
-import asyncio, csv, os, random, secrets, smtplib, time
+import asyncio, csv, os, random, secrets, smtplib, tempfile, time
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlsplit, unquote
