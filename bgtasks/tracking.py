@@ -259,6 +259,7 @@ _FREE = "state='queued' and worker is null and run_at<=?"  # the terms of the `j
 def has_free(self:JobStore, tasks=None) -> bool:
     "Is any job of `tasks` (default: all registered) free and due? A read, cheaper than a claim that finds nothing"
     names = list(registry if tasks is None else tasks)
+    if not names: return False
     q = f"select 1 from jobs indexed by jobs_free where {_FREE} and task in ({','.join('?'*len(names))}) limit 1"
     with self.lock: return bool(self.db.q(q, [time.time(), *names]))
 
@@ -266,6 +267,7 @@ def has_free(self:JobStore, tasks=None) -> bool:
 def claim(self:JobStore, me:str, n:int, tasks=None) -> list:
     "Claim for worker `me`, in one statement, up to `n` free jobs that are due, of `tasks` (names; default: all registered)"
     names = list(registry if tasks is None else tasks)
+    if not names: return []
     q = (f"update jobs set worker=? where id in (select id from jobs indexed by jobs_free where {_FREE} and task in ({','.join('?'*len(names))}) "
          "order by run_at, rowid limit ?) returning *")
     with self.lock:
@@ -372,6 +374,7 @@ class Jobs:
                  prefix:str|None='/jobs', # Where the progress routes go (`None`: no routes)
                  admin=None, # `admin(req) -> bool` allows a request to see every session's jobs
                  poll:str='1s', # How often a status fragment polls
+                 assets:str='local', # Pages get htmx, its SSE extension and Pico from bgtasks ('local') or from a CDN ('cdn')
                  keep:float|None=7*24*3600., # Seconds a finished job is kept before it is purged (`None`: for ever)
                  lease:float=10., # Seconds without a heartbeat after which another process takes a process for dead
                  redis:str=None): # A Redis URL: run jobs on Dramatiq workers instead (the scale-out lesson)
@@ -379,8 +382,9 @@ class Jobs:
         if grace<0: raise ValueError('grace must be >= 0')
         if keep is not None and keep<0: raise ValueError('keep must be >= 0 seconds, or None')
         if lease<=self.beat_every: raise ValueError(f'lease must be longer than beat_every ({self.beat_every}s)')
+        if assets not in ('local', 'cdn'): raise ValueError(f"assets must be 'local' or 'cdn', not {assets!r}")
         self.app,self.workers,self.grace,self.progress_every = app,workers,grace,progress_every
-        self.prefix,self.admin,self.poll,self.backend,self.keep,self.lease = prefix,admin,poll,None,keep,lease
+        self.prefix,self.admin,self.poll,self.backend,self.keep,self.lease,self.assets = prefix,admin,poll,None,keep,lease,assets
         if redis:
             from bgtasks.scale import RedisBackend  # the scale-out lesson
             self.backend = RedisBackend(redis)
