@@ -128,7 +128,11 @@ def worker_main(args=None):
     a = p.parse_args(args)
     if not logging.getLogger().handlers: logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     sys.path.insert(0, os.getcwd())  # as uvicorn does, so that 'main' is found in the current directory
-    jobs = app_jobs(a.app)
+    try: jobs = app_jobs(a.app)
+    except ModuleNotFoundError as e:
+        if 'bgtasks[redis]' not in str(e): raise
+        print(f'bgtasks-worker: {e}', file=sys.stderr)
+        sys.exit(2)
     if jobs.backend and not a.db:  # the scale-out lesson: Dramatiq workers
         from bgtasks.scale import worker_main as dramatiq_main
         return dramatiq_main([a.app, *(['-p', str(a.processes)] if a.processes else []), *(['-t', str(a.threads)] if a.threads else [])])

@@ -386,7 +386,9 @@ class Jobs:
         self.app,self.workers,self.grace,self.progress_every = app,workers,grace,progress_every
         self.prefix,self.admin,self.poll,self.backend,self.keep,self.lease,self.assets = prefix,admin,poll,None,keep,lease,assets
         if redis:
-            from bgtasks.scale import RedisBackend  # the scale-out lesson
+            try: from bgtasks.scale import RedisBackend  # the scale-out lesson
+            except ModuleNotFoundError as e:
+                raise ModuleNotFoundError(f"Jobs(app, redis=...) needs the redis extra: pip install 'bgtasks[redis]' ({e})") from None
             self.backend = RedisBackend(redis)
             self.backend.keep = keep
             self.store = self.backend.store
