@@ -22,7 +22,7 @@ from fastcore.net import waitfor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
-from .task import Job, ENDED, registry, current_session, logger, new_id, _now, _state_lock
+from .task import Job, ENDED, registry, current_session, logger, new_id, random_bytes, _now, _state_lock
 from .policy import close_process_pool, _bound, _global_limit
 
 # %% ../nbs/03_tracking.ipynb #d60bf27a
@@ -41,11 +41,13 @@ SCHEMA = '''create table if not exists jobs (
   worker text,           -- the process that holds the claim: only it runs the job (null: free for any)
   key text,              -- idempotency key, unique among kept jobs
   expires real,          -- when a finished job may be purged (null: kept)
-  cancel integer not null default 0);  -- 1: asked to stop while another process holds it
+  cancel integer not null default 0,  -- 1: asked to stop while another process holds it
+  traceback text);       -- a failure's traceback, for the admin view
 create table if not exists workers (  -- processes that hold claims, with their heartbeats
   id text primary key, host text not null, pid integer not null, pstart text,
   beat integer not null default 0, started real not null);
-create table if not exists schedules (name text primary key, last real not null);  -- periodic tasks' last tick'''
+create table if not exists schedules (name text primary key, last real not null);  -- periodic tasks' last tick
+create table if not exists secrets (name text primary key, value text not null);  -- e.g. the key of the UI's CSRF tokens'''
 
 INDEXES = '''create index if not exists jobs_owner on jobs(owner, created);
 create index if not exists jobs_state on jobs(state, created);
@@ -55,15 +57,16 @@ create unique index if not exists jobs_key on jobs(key) where key is not null;
 create index if not exists jobs_expires on jobs(expires) where expires is not null;'''
 
 ADDED = dict(run_at='real not null default 0', worker='text', key='text', expires='real',
-             cancel='integer not null default 0')  # columns newer than the first version
+             cancel='integer not null default 0', traceback='text')  # columns newer than the first version
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 
 # %% ../nbs/03_tracking.ipynb #87768b96
 def _iso(d): return d and d.isoformat()
 
 COLUMNS = ('id','task','args','state','attempts','done','total','message','result','error','owner','created','started','finished',
-           'run_at','worker','key','expires')
-CHANGING = ('state','attempts','done','total','message','result','error','started','finished','run_at','worker','expires')  # what `save` writes
+           'run_at','worker','key','expires','traceback')
+CHANGING = ('state','attempts','done','total','message','result','error','started','finished','run_at','worker','expires',
+            'traceback')  # what `save` writes
 
 def _values(job:Job) -> tuple:
     "The store's columns for `job`, in `COLUMNS` order"
@@ -71,7 +74,7 @@ def _values(job:Job) -> tuple:
     return (job.id, job.task.name, args, job.state, job.attempts, job.done, job.total, job.message,
             getattr(job, 'result_json', None) or json.dumps(job.result),
             job.error, job.owner, _iso(job.created), _iso(job.started), _iso(job.finished),
-            job.run_at, job.worker, job.key, job.expires)
+            job.run_at, job.worker, job.key, job.expires, job.traceback and job.traceback[-20_000:])
 
 def _row(job:Job) -> dict:
     "The store's columns for `job`"
@@ -211,6 +214,13 @@ def beat(self:JobStore, me:str) -> bool:
     with self.lock:
         self.db.execute('update workers set beat=beat+1 where id=?', [me])
         return bool(self.db.conn.changes())
+
+@patch
+def secret(self:JobStore, name:str='csrf') -> bytes:
+    "A random secret kept in the store, the same for every process that shares it"
+    with _immediate(self) as db:
+        db.execute('insert or ignore into secrets (name, value) values (?,?)', [name, random_bytes(32).hex()])
+        return bytes.fromhex(db.q('select value from secrets where name=?', [name])[0]['value'])
 
 @patch
 def workers(self:JobStore) -> list:
@@ -880,6 +890,16 @@ def cancel(self:Jobs, id:str) -> bool:
     how = self.store.ask_cancel(id, self.keep)  # free: cancelled now; held by another process: it stops it at its next beat
     if job and how=='cancelled': job.state,job.error = 'cancelled','cancelled'
     return bool(how)
+
+@patch
+def delete(self:Jobs, id:str) -> bool:
+    "Delete job `id` if it has ended; `True` if it was deleted"
+    self._fresh()
+    if not (r:=self.store.get(id)) or r.state not in ENDED: return False
+    if self.backend: self.store.delete(r)  # Redis: the record and its index entries
+    else: self.store._exec(f"delete from jobs where id=? and state in {ENDED}", [id])
+    self.live.pop(id, None)
+    return True
 
 @patch
 def wait(self:Jobs, id:str, timeout:float=10) -> AttrDict:

@@ -6,14 +6,15 @@ Docs: https://bgtasks.github.io/bgtasks/progress_ui.html.md"""
 
 # %% auto #0
 __all__ = ['LIVE', 'STYLE', 'SSE_EXT', 'STATIC', 'ASSETS', 'JobStatus', 'JobStream', 'job_events', 'JobCounts', 'Dashboard',
-           'local_hdrs', 'mount_ui', 'local_page']
+           'duration', 'JobDetail', 'local_hdrs', 'csrf_token', 'mount_ui', 'local_page']
 
 # %% ../nbs/04_progress_ui.ipynb #96f8ff0f
-import asyncio
+import asyncio, hmac, json
+from datetime import datetime, timezone
 from importlib.resources import files
 from pathlib import Path
 from fasthtml.common import *
-from .task import owner_id
+from .task import owner_id, registry
 from .tracking import STATES
 
 # %% ../nbs/04_progress_ui.ipynb #083d105d
@@ -36,7 +37,7 @@ def JobStatus(rec, # A stored job (from `Jobs.get`)
     live = rec.state in LIVE
     hx = dict(hx_get=f'{prefix}/{rec.id}/status', hx_trigger=f'every {poll}', hx_swap='outerHTML') if live and poll else {}
     count = f'{rec.done} of {rec.total}' if rec.total else ''
-    return Div(Div(Strong(rec.task), Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}')),
+    return Div(Div(Strong(A(rec.task, href=f'{prefix}/{rec.id}')), Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}')),
                _bar(rec),
                Small(' · '.join(o for o in (count, rec.message) if o), cls='bgtasks-message'),
                Small(_short(rec.error), cls='bgtasks-error') if rec.error else '',
@@ -83,6 +84,55 @@ def Dashboard(jobs, owner=None, title='Your jobs', limit:int=50):
     return Title(title), Main(H1(title), JobCounts(jobs.counts(owner)),
         *[JobStatus(r, jobs.prefix, jobs.poll) for r in recs] or [P('No jobs yet.')], cls='container')
 
+# %% ../nbs/04_progress_ui.ipynb #01e76934
+def _when(iso): return iso[:19].replace('T', ' ')+' UTC' if iso else '–'
+
+def duration(rec) -> float|None:
+    "Seconds from start to end (to now, while it runs); `None` before it starts"
+    if not rec.started: return None
+    end = datetime.fromisoformat(rec.finished) if rec.finished else datetime.now(timezone.utc)
+    return max(0., (end-datetime.fromisoformat(rec.started)).total_seconds())
+
+def _secs(s): return '–' if s is None else f'{s:.2f} s' if s<60 else f'{s/60:.1f} min'
+
+def _json_block(v, limit:int=None, more:str=None):
+    "`v` as pretty JSON, cut at `limit` characters with a link to the whole of it"
+    text = json.dumps(v, indent=2, ensure_ascii=False)
+    if limit and len(text)>limit: return Pre(text[:limit]+'…'), A('Show all', href=more)
+    return Pre(text)
+
+def JobDetail(rec, # A stored job (from `Jobs.get`)
+              prefix:str='/jobs', # Where `Jobs` mounted its routes
+              poll:str|None='1s', # Polling interval while the job is live
+              csrf:str=None, # The session's token for actions (`csrf_token`); `None`: no buttons
+              admin:bool=False, # Show the traceback too
+              full:bool=False, # Show the whole result, however long
+              limit:int=2000): # Characters of the result shown unless `full`
+    "Everything about one job, with its actions, as a fragment that refreshes itself until the job has ended"
+    live,url = rec.state in LIVE,f'{prefix}/{rec.id}'
+    hx = dict(hx_get=f'{url}/detail' + ('?full=1' if full else ''), hx_trigger=f'every {poll}', hx_swap='outerHTML') if live and poll else {}
+    rows = [('Task', rec.task), ('State', Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}')),
+            ('Progress', f'{rec.done} of {rec.total}' if rec.total else str(rec.done or 0)), ('Attempts', str(rec.attempts)),
+            ('Created', _when(rec.created)), ('Started', _when(rec.started)), ('Finished', _when(rec.finished)),
+            ('Duration', _secs(duration(rec)))]
+    if rec.message: rows.append(('Message', rec.message))
+    acts = []
+    if csrf:
+        act = lambda label, what, **kw: Button(label, hx_post=f'{url}/{what}', hx_headers=json.dumps({'X-CSRF-Token': csrf}),
+                                              hx_target=f'#detail-{rec.id}', hx_swap='outerHTML', cls='secondary outline', **kw)
+        if live: acts.append(act('Cancel', 'cancel'))
+        if rec.state in ('failed', 'cancelled'): acts.append(act('Retry', 'retry'))
+        if not live: acts.append(act('Delete', 'delete', hx_confirm='Delete this job?'))
+    return Article(
+        Header(Strong(rec.task), Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}')), _bar(rec),
+        Table(Tbody(*[Tr(Th(k, scope='row'), Td(v)) for k,v in rows]), cls='bgtasks-fields'),
+        H3('Arguments'), _json_block(rec.args),
+        *([H3('Result'), _json_block(rec.result, None if full else limit, f'{url}?full=1')] if rec.state=='succeeded' else []),
+        *([H3('Error'), P(rec.error, cls='bgtasks-error')] if rec.error else []),
+        *([H3('Traceback'), Pre(rec.traceback)] if admin and rec.get('traceback') else []),
+        Footer(*acts, cls='bgtasks-actions') if acts else '',
+        id=f'detail-{rec.id}', cls='bgtasks-detail', data_state=rec.state, **hx)
+
 # %% ../nbs/04_progress_ui.ipynb #80dbc3c1
 STATIC = files('bgtasks')/'static'
 ASSETS = {'htmx': 'htmx.min.js', 'sse': 'sse.js', 'pico': 'pico.min.css'}  # what a CDN address is for, and the packaged copy
@@ -118,8 +168,20 @@ class _Same(NotStr):
     "Raw HTML that every request shares: FastHTML's per-request copy of the app's headers can keep it as is"
     def __deepcopy__(self, memo): return self
 
+def csrf_token(jobs, owner:str) -> str:
+    "The token a session's actions must carry: an HMAC of its owner id under a secret that the job store keeps"
+    if not (key:=getattr(jobs, '_csrf_key', None)): key = jobs._csrf_key = jobs.store.secret()
+    return hmac.new(key, owner.encode(), 'sha256').hexdigest()[:32]
+
+def _csrf_ok(jobs, req) -> bool:
+    "Does the request carry its session's token?"
+    owner = owner_id()
+    return bool(owner) and hmac.compare_digest(req.headers.get('x-csrf-token', ''), csrf_token(jobs, owner))
+
+def _forbidden(): return FtResponse(P('Missing or wrong CSRF token: reload the page and try again.'), status_code=403)
+
 def mount_ui(jobs):
-    "Mount the status, stream, cancel, dashboard and asset routes of `jobs` on its app"
+    "Mount the status, stream, detail, action, dashboard and asset routes of `jobs` on its app"
     app,p = jobs.app,jobs.prefix.rstrip('/')
     jobs.prefix = p
     local = jobs.assets=='local'
@@ -152,11 +214,55 @@ def mount_ui(jobs):
         if not _mine(jobs, id): return _not_found()
         return EventStream(job_events(jobs, id))
 
+    def _visible(req, id:str):
+        "The job and whether the admin view shows it: the session's own job, or any job for the admin"
+        if (rec:=_mine(jobs, id)): return rec, bool(jobs.admin and jobs.admin(req))
+        if jobs.admin and jobs.admin(req) and len(id)<=64 and (rec:=jobs.get(id)): return rec, True
+        return None, False
+
+    def _detail(req, rec, admin, full=False):
+        token = csrf_token(jobs, owner_id()) if owner_id() and rec.owner==owner_id() else None
+        return JobDetail(rec, p, jobs.poll, csrf=token, admin=admin, full=full)
+
+    def _acted(req, id:str):
+        "After an action: the fragment the page that asked for it shows (the detail, or the status line)"
+        rec = jobs.get(id)
+        if req.headers.get('hx-target', '').startswith('detail-'): return _detail(req, rec, bool(jobs.admin and jobs.admin(req)))
+        return JobStatus(rec, p, jobs.poll)
+
     @app.post(f'{p}/{{id}}/cancel')
-    def cancel(id:str):
+    def cancel(id:str, req):
         if not _mine(jobs, id): return _not_found()
+        if not _csrf_ok(jobs, req): return _forbidden()
         jobs.cancel(id)
-        return JobStatus(jobs.get(id), p, jobs.poll)
+        return _acted(req, id)
+
+    @app.post(f'{p}/{{id}}/retry')
+    def retry(id:str, req):
+        if not (rec:=_mine(jobs, id)): return _not_found()
+        if not _csrf_ok(jobs, req): return _forbidden()
+        if rec.state not in ('failed', 'cancelled') or rec.task not in registry: return _acted(req, id)
+        new = registry[rec.task].bg(**rec.args)
+        return _detail(req, jobs.get(new.id), False), HtmxResponseHeaders(push_url=f'{p}/{new.id}'), new
+
+    @app.post(f'{p}/{{id}}/delete')
+    def delete(id:str, req):
+        if not (rec:=_mine(jobs, id)): return _not_found()
+        if not _csrf_ok(jobs, req): return _forbidden()
+        if rec.state in LIVE: return _acted(req, id)
+        jobs.delete(id)
+        return Div(P('The job was deleted.'), A('Back to your jobs', href=f'{p}/'), id=f'detail-{id}')
+
+    @app.get(f'{p}/{{id}}/detail')
+    def detail_fragment(id:str, req, full:bool=False):
+        rec,admin = _visible(req, id)
+        return _detail(req, rec, admin, full) if rec else _not_found()
+
+    @app.get(f'{p}/{{id}}')
+    def detail_page(id:str, req, full:bool=False):
+        rec,admin = _visible(req, id)
+        if not rec: return _not_found()
+        return Title(f'{rec.task} · job'), Main(A('← Your jobs', href=f'{p}/'), _detail(req, rec, admin, full), cls='container')
 
 # %% ../nbs/04_progress_ui.ipynb #406f54a5
 async def local_page(pw, # A started `async_playwright()`
