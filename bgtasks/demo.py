@@ -140,7 +140,9 @@ async def update_users(db:str, concurrency:int, job):
         nonlocal failed
         async with lim:
             try: res = await _call(time.time())
-            except (ServiceError, httpx.HTTPError): failed += 1
+            except (ServiceError, httpx.HTTPError) as e:
+                failed += 1
+                job.warn(f'{email}: {type(e).__name__}: {e}')  # the job goes on, and succeeds with warnings
             else: users.update(email=email, account_updated=res['response_time'])
         job.progress(job.done+1, n, email)
     async with anyio.create_task_group() as tg:

@@ -48,11 +48,11 @@ class BackendUnavailable(HTTPException):
 
 # %% ../nbs/06_scale_out.ipynb #f5e1f6cf
 FIELDS = (*COLUMNS, 'cancel')
-_MISSING = dict(run_at=0., cancel=0)  # fields that hashes written by older versions lack
+_MISSING = dict(run_at=0., cancel=0)  # fields that hashes written by older versions lack (the rest: None)
 
 def _fields(job:Job) -> dict:
     "The store's columns for `job`, each as JSON"
-    return {k: v if k in ('args','result') else json.dumps(v) for k,v in _row(job).items()}
+    return {k: v if k in ('args','result','warnings') else json.dumps(v) for k,v in _row(job).items()}
 
 def _decode(h:dict) -> AttrDict|None:
     "A stored hash as a record shaped like `JobStore`'s"

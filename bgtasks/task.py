@@ -127,7 +127,7 @@ class Job(BackgroundTask):
         self.state,self.attempts,self.result,self.error,self.exc,self.traceback = 'queued',0,None,None,None,None
         self.created,self.started,self.finished = _now(),None,None
         self.done,self.total,self.message,self.chain = 0,None,None,None
-        self.run_at,self.key,self.worker,self.expires,self.cancelled = 0.,None,None,None,False  # see the store lessons
+        self.run_at,self.key,self.worker,self.expires,self.cancelled,self.warnings = 0.,None,None,None,False,None  # see the store lessons
         self.ended,self._waiter = False,None  # the event `wait` blocks on is made only if someone waits
 
     async def __call__(self):

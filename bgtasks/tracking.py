@@ -42,7 +42,8 @@ SCHEMA = '''create table if not exists jobs (
   key text,              -- idempotency key, unique among kept jobs
   expires real,          -- when a finished job may be purged (null: kept)
   cancel integer not null default 0,  -- 1: asked to stop while another process holds it
-  traceback text);       -- a failure's traceback, for the admin view
+  traceback text,        -- a failure's traceback, for the admin view
+  warnings text);        -- JSON: how many warnings the job reported, and the last few (`Job.warn`)
 create table if not exists workers (  -- processes that hold claims, with their heartbeats
   id text primary key, host text not null, pid integer not null, pstart text,
   beat integer not null default 0, started real not null);
@@ -57,16 +58,16 @@ create unique index if not exists jobs_key on jobs(key) where key is not null;
 create index if not exists jobs_expires on jobs(expires) where expires is not null;'''
 
 ADDED = dict(run_at='real not null default 0', worker='text', key='text', expires='real',
-             cancel='integer not null default 0', traceback='text')  # columns newer than the first version
+             cancel='integer not null default 0', traceback='text', warnings='text')  # columns newer than the first version
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 
 # %% ../nbs/03_tracking.ipynb #87768b96
 def _iso(d): return d and d.isoformat()
 
 COLUMNS = ('id','task','args','state','attempts','done','total','message','result','error','owner','created','started','finished',
-           'run_at','worker','key','expires','traceback')
+           'run_at','worker','key','expires','traceback','warnings')
 CHANGING = ('state','attempts','done','total','message','result','error','started','finished','run_at','worker','expires',
-            'traceback')  # what `save` writes
+            'traceback','warnings')  # what `save` writes
 
 def _values(job:Job) -> tuple:
     "The store's columns for `job`, in `COLUMNS` order"
@@ -74,7 +75,7 @@ def _values(job:Job) -> tuple:
     return (job.id, job.task.name, args, job.state, job.attempts, job.done, job.total, job.message,
             getattr(job, 'result_json', None) or json.dumps(job.result),
             job.error, job.owner, _iso(job.created), _iso(job.started), _iso(job.finished),
-            job.run_at, job.worker, job.key, job.expires, job.traceback and job.traceback[-20_000:])
+            job.run_at, job.worker, job.key, job.expires, job.traceback and job.traceback[-20_000:], json.dumps(job.warnings))
 
 def _row(job:Job) -> dict:
     "The store's columns for `job`"
@@ -82,7 +83,8 @@ def _row(job:Job) -> dict:
 
 def _record(r:dict) -> AttrDict:
     "A stored row, with its JSON decoded"
-    return AttrDict(r, args=json.loads(r['args']), result=json.loads(r['result']) if r['result'] else None)
+    return AttrDict(r, args=json.loads(r['args']), result=json.loads(r['result']) if r['result'] else None,
+                    warnings=json.loads(r['warnings']) if r.get('warnings') else None)
 
 # %% ../nbs/03_tracking.ipynb #36534939
 class JobStore:
@@ -837,6 +839,16 @@ def progress(self:Job, done:int, total:int=None, message:str=None):
     elif not getattr(self, '_flush_due', False):
         self._flush_due = True
         self.runner.later(wait, self._flush)
+
+@patch
+def warn(self:Job, message:str, keep:int=20):
+    "Record that something went wrong without failing the job: it may still succeed, with warnings (the last `keep` are kept)"
+    w = self.warnings = self.warnings or {'count': 0, 'last': []}
+    w['count'],w['last'] = w['count']+1,[*w['last'], str(message)[:500]][-keep:]
+    if w['count']<=5: logger.warning('job %s (%s) warns: %s%s', self.id, self.task.name, message, ' (later warnings are counted, not logged)' if w['count']==5 else '')
+    if self.runner and not getattr(self, '_flush_due', False):  # written with the next progress, at the latest `progress_every` from now
+        self._flush_due = True
+        self.runner.later(self.runner.progress_every, self._flush)
 
 @patch
 def _flush(self:Job):

@@ -37,9 +37,12 @@ def JobStatus(rec, # A stored job (from `Jobs.get`)
     live = rec.state in LIVE
     hx = dict(hx_get=f'{prefix}/{rec.id}/status', hx_trigger=f'every {poll}', hx_swap='outerHTML') if live and poll else {}
     count = f'{rec.done} of {rec.total}' if rec.total else ''
-    return Div(Div(Strong(A(rec.task, href=f'{prefix}/{rec.id}')), Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}')),
+    w = rec.get('warnings')
+    warned = Span(f"{w['count']} warning{'s'*(w['count']!=1)}", cls='bgtasks-state bgtasks-warned') if w else ''
+    return Div(Div(Strong(A(rec.task, href=f'{prefix}/{rec.id}')), Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}'), warned),
                _bar(rec),
                Small(' · '.join(o for o in (count, rec.message) if o), cls='bgtasks-message'),
+               Small(_short(w['last'][-1]), cls='bgtasks-warning') if w else '',
                Small(_short(rec.error), cls='bgtasks-error') if rec.error else '',
                id=f'job-{rec.id}', cls='bgtasks-job', data_state=rec.state, **hx)
 
@@ -51,6 +54,7 @@ STYLE = Style('''
 .bgtasks-queued { background: #6c757d; } .bgtasks-running { background: #0d6efd; }
 .bgtasks-succeeded { background: #198754; } .bgtasks-failed { background: #dc3545; } .bgtasks-cancelled { background: #adb5bd; }
 .bgtasks-error { display: block; color: #dc3545; }
+.bgtasks-warned { background: #b45309; } .bgtasks-warning { display: block; color: #b45309; }
 .bgtasks-counts span { margin-right: .75rem; }''')
 
 # %% ../nbs/04_progress_ui.ipynb #740ba607
@@ -129,6 +133,8 @@ def JobDetail(rec, # A stored job (from `Jobs.get`)
         H3('Arguments'), _json_block(rec.args),
         *([H3('Result'), _json_block(rec.result, None if full else limit, f'{url}?full=1')] if rec.state=='succeeded' else []),
         *([H3('Error'), P(rec.error, cls='bgtasks-error')] if rec.error else []),
+        *([H3(f"Warnings ({rec.warnings['count']})"), Ul(*[Li(m) for m in rec.warnings['last']], cls='bgtasks-warning')]
+          if rec.get('warnings') else []),
         *([H3('Traceback'), Pre(rec.traceback)] if admin and rec.get('traceback') else []),
         Footer(*acts, cls='bgtasks-actions') if acts else '',
         id=f'detail-{rec.id}', cls='bgtasks-detail', data_state=rec.state, **hx)
