@@ -121,8 +121,8 @@ def retry_delay(attempt:int, # The attempt that just failed, from 1
 
 # %% ../nbs/02_async.ipynb #878c5081
 class RetryLater(Exception):
-    "Raised by `Policy.run` to a runner that schedules: run this job again no sooner than `at` (seconds since the epoch)"
-    def __init__(self, at:float): super().__init__(f'retry at {at:.3f}'); self.at = at
+    "Raised by `Policy.run` to a runner that schedules: run this job again no sooner than `retry_at` (seconds since the epoch)"
+    def __init__(self, retry_at:float): super().__init__(f'retry at {retry_at:.3f}'); self.retry_at = retry_at
 
 @patch
 async def run(self:Policy, job):

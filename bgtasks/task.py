@@ -6,7 +6,7 @@ Docs: https://bgtasks.github.io/bgtasks/task.html.md"""
 
 # %% auto #0
 __all__ = ['logger', 'current_owner', 'current_session', 'OPTIONS', 'registry', 'ENDED', 'owner_id', 'Task', 'task',
-           'random_bytes', 'new_id', 'Job']
+           'random_bytes', 'new_id', 'Job', 'Cancelled']
 
 # %% ../nbs/00_task.ipynb #2ab7b65e
 import base64, inspect, json, logging, os, threading, time, traceback
@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from functools import update_wrapper
 from fastcore.basics import patch
 from starlette.background import BackgroundTask
-from .policy import Policy, RetryLater
+from .policy import Policy
 
 # %% ../nbs/00_task.ipynb #bb43f0fc
 logger = logging.getLogger('bgtasks')
@@ -190,8 +190,9 @@ async def run(self:Job):
     "Run the job once under its task's policy, record the outcome and log any failure"
     if not self._claim(): return
     try: self._succeed(json.dumps(await self.task.policy.run(self), allow_nan=False))
-    except RetryLater as e: return self._defer(e.at)  # a runner that schedules runs it again later
-    except Exception as e: self._fail(e)
+    except Exception as e:
+        if getattr(e, 'retry_at', None) is not None: return self._defer(e.retry_at)  # a `RetryLater`: run again later
+        self._fail(e)
     except BaseException:
         self.state,self.error = 'cancelled','cancelled'
         raise
@@ -229,6 +230,9 @@ def _defer(self:Job, at:float):
     self.save()
 
 # %% ../nbs/00_task.ipynb #b36f173d
+class Cancelled(Exception):
+    "Raised by `Job.progress` in a running job that was asked to stop; the task may catch it to clean up"
+
 @patch
 def cancel(self:Job, reason:str='cancelled') -> bool:
     "Cancel the job if it has not started yet; `True` if it was cancelled"

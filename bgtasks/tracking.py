@@ -6,7 +6,7 @@ Docs: https://bgtasks.github.io/bgtasks/tracking.html.md"""
 
 # %% auto #0
 __all__ = ['SCHEMA', 'INDEXES', 'ADDED', 'STATES', 'COLUMNS', 'CHANGING', 'HOST', 'current_jobs', 'OWNER_COOKIE', 'JobStore',
-           'OwnerMiddleware', 'Jobs', 'StoreUnavailable', 'JobQueue', 'in_thread', 'Cancelled']
+           'OwnerMiddleware', 'Jobs', 'StoreUnavailable', 'JobQueue', 'in_thread']
 
 # %% ../nbs/03_tracking.ipynb #833b9368
 import asyncio, inspect, json, os, re, socket, threading, time, weakref
@@ -22,7 +22,7 @@ from fastcore.net import waitfor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
-from .task import Job, ENDED, registry, current_session, logger, new_id, random_bytes, _now, _state_lock
+from .task import Job, ENDED, Cancelled, registry, current_session, logger, new_id, random_bytes, _now, _state_lock
 from .policy import close_process_pool, _bound, _global_limit
 
 # %% ../nbs/03_tracking.ipynb #d60bf27a
@@ -821,9 +821,6 @@ async def stop(self:Jobs):
     close_process_pool()
 
 # %% ../nbs/03_tracking.ipynb #db744385
-class Cancelled(Exception):
-    "Raised by `Job.progress` in a job that was asked to stop; the task may catch it to clean up"
-
 @patch
 def progress(self:Job, done:int, total:int=None, message:str=None):
     "Report progress: `done` of `total` items, with an optional short `message`; raise `Cancelled` if asked to stop"
