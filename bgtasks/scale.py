@@ -159,9 +159,21 @@ def _records(self:RedisStore, ids) -> list:
 
 @patch
 @_reaching
-def find(self:RedisStore, owner:str=None, state:str=None, limit:int=50) -> list:
-    "Jobs, newest first, optionally only those of `owner` and in `state`"
-    return self._records(self.r.zrevrange(self._index(owner, state), 0, limit-1))
+def find(self:RedisStore, owner:str=None, state:str=None, limit:int=50, task:str=None, before:tuple=None) -> list:
+    "Jobs, newest first, optionally only those of `owner`, in `state`, of `task`, older than the cursor `before` (created, id)"
+    top,out = f'({datetime.fromisoformat(before[0]).timestamp()}' if before else '+inf',[]
+    for _ in range(100):  # a task filter reads on, a page at a time, until `limit` jobs match
+        ids = self.r.zrevrangebyscore(self._index(owner, state), top, '-inf', start=0, num=limit, withscores=True)
+        out += [r for r in self._records(i for i,_ in ids) if task is None or r.task==task]
+        if len(ids)<limit or len(out)>=limit: return out[:limit]
+        top = f'({ids[-1][1]}'
+    return out[:limit]
+
+@patch
+@_reaching
+def finished_since(self:RedisStore, since:str, owner:str=None) -> list:
+    "`(finished, state)` of the jobs that ended at or after `since` (ISO time), among the newest 5000"
+    return [(r.finished, r.state) for r in self.find(owner, limit=5000) if r.finished and r.finished>=since]
 
 @patch
 @_reaching

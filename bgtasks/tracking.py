@@ -145,14 +145,24 @@ def get(self:JobStore, id:str) -> AttrDict|None:
 
 # %% ../nbs/03_tracking.ipynb #0c8f7be5
 @patch
-def find(self:JobStore, owner:str=None, state:str=None, limit:int=50) -> list:
-    "Jobs, newest first, optionally only those of `owner` and in `state`"
+def find(self:JobStore, owner:str=None, state:str=None, limit:int=50,
+         task:str=None, # Only jobs of this task
+         before:tuple=None) -> list: # `(created, id)` of the last job of the previous page: the next page starts after it
+    "Jobs, newest first, optionally only those of `owner`, in `state`, of `task`, older than `before`"
     w,a = [],[]
-    if owner is not None: w,a = w+['owner=?'],a+[owner]
-    if state is not None: w,a = w+['state=?'],a+[state]
+    for col,v in (('owner',owner), ('state',state), ('task',task)):
+        if v is not None: w,a = w+[f'{col}=?'],a+[v]
+    if before: w,a = w+['(created, id) < (?, ?)'],a+list(before)  # a cursor, never an offset
     where = f"where {' and '.join(w)}" if w else ''
-    with self.lock: rs = self.db.q(f'select * from jobs {where} order by created desc limit ?', [*a, limit])
+    with self.lock: rs = self.db.q(f'select * from jobs {where} order by created desc, id desc limit ?', [*a, limit])
     return [_record(r) for r in rs]
+
+@patch
+def finished_since(self:JobStore, since:str, owner:str=None) -> list:
+    "`(finished, state)` of the jobs that ended at or after `since` (ISO time), optionally only `owner`'s"
+    w,a = ('and owner=?',[owner]) if owner is not None else ('',[])
+    with self.lock: return [(r['finished'], r['state']) for r in self.db.q(
+        f"select finished, state from jobs where finished>=? {w} and state in ('succeeded','failed','cancelled')", [since, *a])]
 
 @patch
 def counts(self:JobStore, owner:str=None) -> dict:
@@ -867,10 +877,10 @@ def get(self:Jobs, id:str) -> AttrDict|None:
     return self.store.get(id)
 
 @patch
-def find(self:Jobs, owner:str=None, state:str=None, limit:int=50) -> list:
-    "Stored jobs, newest first, optionally of `owner` and in `state`"
+def find(self:Jobs, owner:str=None, state:str=None, limit:int=50, task:str=None, before:tuple=None) -> list:
+    "Stored jobs, newest first, optionally of `owner`, in `state`, of `task`, after the cursor `before` (see `JobStore.find`)"
     self._fresh()
-    return self.store.find(owner, state, limit)
+    return self.store.find(owner, state, limit, task=task, before=before)
 
 @patch
 def counts(self:Jobs, owner:str=None) -> dict:
