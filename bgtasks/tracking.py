@@ -809,10 +809,11 @@ async def stop(self:Jobs):
     if self.backend: return
     self.starts -= 1
     if self.starts>0: return
-    self.stopping = True
+    self.stopping,was_running,waiting = True,len(self.running),sum(j is not None for j in self.queue.jobs)
     for _ in self.tasks: self.queue.put_nowait(None)
     done,pending = await asyncio.wait(self.tasks, timeout=self.grace) if self.tasks else (set(),set())
     left = list(self.running.values())
+    self.stopped = dict(finished=was_running-len(left), left_running=len(left), left_queued=waiting)  # what shutdown did
     pending |= {t for j in left if (t:=getattr(j, 'atask', None)) and not t.done()}
     for t in pending: t.cancel()
     if pending: await asyncio.wait(pending)
