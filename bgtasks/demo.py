@@ -84,7 +84,7 @@ def dashboard(service_url:str, # Base URL of the slow service
               **kwargs): # Passed to `Jobs`
     "The slow-API dashboard with bgtasks: an app with `Jobs` on `db` and its routes"
     settings.service_url = service_url
-    app, rt = fast_app(title='bgtasks demo')
+    app, rt = fast_app(title='bgtasks demo', htmlkw={'lang': 'en'})
     jobs = Jobs(app, db, **kwargs)
     app.state.jobs = jobs
     _user_routes(app, rt, jobs)

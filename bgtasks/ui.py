@@ -66,14 +66,15 @@ STYLE = Style('''
 .bgtasks-job progress { width: 100%; margin: .25rem 0; }
 .bgtasks-state { margin-left: .5rem; padding: .05rem .45rem; border-radius: .6rem; font-size: .8em; color: white; }
 .bgtasks-queued { background: #6c757d; } .bgtasks-running { background: #0d6efd; }
-.bgtasks-succeeded { background: #198754; } .bgtasks-failed { background: #dc3545; } .bgtasks-cancelled { background: #adb5bd; }
+.bgtasks-succeeded { background: #198754; } .bgtasks-failed { background: #dc3545; } .bgtasks-cancelled { background: #495057; }
 .bgtasks-error { display: block; color: #dc3545; }
 .bgtasks-warned { background: #b45309; } .bgtasks-warning { display: block; color: #b45309; }
 .bgtasks-counts > span { margin-right: .75rem; white-space: nowrap; } .bgtasks-counts a { text-decoration: none; }
 .bgtasks-filters { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
 .bgtasks-filters select, .bgtasks-filters button { width: auto; margin: 0; }
 .bgtasks-pager { display: flex; gap: 1rem; margin-top: 1rem; }
-.bgtasks-chart svg { width: 100%; max-width: 480px; height: 64px; }''')
+.bgtasks-chart { max-width: 480px; } .bgtasks-chart svg { width: 100%; height: 64px; display: block; }
+.bgtasks-axis { display: flex; justify-content: space-between; color: #6c757d; }''')
 
 # %% ../nbs/04_progress_ui.ipynb #740ba607
 SSE_EXT = Script(src='https://cdn.jsdelivr.net/npm/htmx-ext-sse@2.2.4/sse.js')
@@ -115,7 +116,9 @@ def ActivityChart(ended:list, # `(finished, state)` of jobs that ended recently 
     bars = [Rect(x=k*w+1, y=h-h*(a+b)/top, width=w-2, height=h*b/top, fill='#dc3545') for k,(a,b) in enumerate(zip(ok,bad)) if b]
     bars += [Rect(x=k*w+1, y=h-h*a/top, width=w-2, height=h*a/top, fill='#198754') for k,a in enumerate(ok) if a]
     said = f'Last {minutes} minutes: {sum(ok)} succeeded, {sum(bad)} failed'
-    return Figure(Svg(*bars, viewBox=f'0 0 480 {h}', preserveAspectRatio='none', role='img', aria_label=said),
+    frame = [Rect(x=0, y=0, width=480, height=h, fill='#f1f3f5'), Rect(x=0, y=h-1, width=480, height=1, fill='#adb5bd')]
+    return Figure(Svg(*frame, *bars, viewBox=f'0 0 480 {h}', preserveAspectRatio='none', role='img', aria_label=said),
+                  Div(Small(f'{minutes} min ago'), Small('now'), cls='bgtasks-axis', aria_hidden='true'),
                   Figcaption(Small(said)), cls='bgtasks-chart')
 
 def _cursor(rec) -> str: return f'{rec.created}|{rec.id}'
