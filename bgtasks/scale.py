@@ -13,6 +13,7 @@ import argparse, importlib, inspect, json, math, os, threading, time
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from functools import wraps
+from collections import Counter
 from itertools import chain
 from urllib.parse import urlsplit
 import dramatiq, dramatiq.cli, redis
@@ -171,9 +172,13 @@ def find(self:RedisStore, owner:str=None, state:str=None, limit:int=50, task:str
 
 @patch
 @_reaching
-def finished_since(self:RedisStore, since:str, owner:str=None) -> list:
-    "`(finished, state)` of the jobs that ended at or after `since` (ISO time), among the newest 5000"
-    return [(r.finished, r.state) for r in self.find(owner, limit=5000) if r.finished and r.finished>=since]
+def activity(self:RedisStore, now:str, minutes:int=60, bucket:int=5, owner:str=None) -> list:
+    "`(bucket, state, count)` of the jobs among the newest 5000 that ended in the `minutes` before `now`, 0 the latest bucket"
+    t,out = datetime.fromisoformat(now),Counter()
+    for r in self.find(owner, limit=5000):
+        if r.finished and 0<=(age:=(t-datetime.fromisoformat(r.finished)).total_seconds())<=minutes*60 and r.state in ENDED:
+            out[(int(age//(bucket*60)), r.state)] += 1
+    return [(b, s, n) for (b,s),n in out.items()]
 
 @patch
 @_reaching

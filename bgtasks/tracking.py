@@ -14,7 +14,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from fastcore.basics import AttrDict, patch
 from fastlite import database
@@ -52,6 +52,7 @@ create table if not exists secrets (name text primary key, value text not null);
 
 INDEXES = '''create index if not exists jobs_owner on jobs(owner, created);
 create index if not exists jobs_state on jobs(state, created);
+create index if not exists jobs_created on jobs(created);
 create index if not exists jobs_free on jobs(run_at) where state='queued' and worker is null;
 create index if not exists jobs_cancel on jobs(worker) where cancel=1;
 create unique index if not exists jobs_key on jobs(key) where key is not null;
@@ -158,11 +159,13 @@ def find(self:JobStore, owner:str=None, state:str=None, limit:int=50,
     return [_record(r) for r in rs]
 
 @patch
-def finished_since(self:JobStore, since:str, owner:str=None) -> list:
-    "`(finished, state)` of the jobs that ended at or after `since` (ISO time), optionally only `owner`'s"
+def activity(self:JobStore, now:str, minutes:int=60, bucket:int=5, owner:str=None) -> list:
+    "`(bucket, state, count)` of the jobs that ended in the `minutes` before `now` (ISO time), `bucket` minutes each, 0 the latest"
     w,a = ('and owner=?',[owner]) if owner is not None else ('',[])
-    with self.lock: return [(r['finished'], r['state']) for r in self.db.q(
-        f"select finished, state from jobs where finished>=? {w} and state in ('succeeded','failed','cancelled')", [since, *a])]
+    since = (datetime.fromisoformat(now)-timedelta(minutes=minutes)).isoformat()
+    q = (f"select cast((julianday(?)-julianday(finished))*1440/? as int) b, state, count(*) n from jobs where finished>=? and finished<=? {w} "
+         "and state in ('succeeded','failed','cancelled') group by b, state")
+    with self.lock: return [(r['b'], r['state'], r['n']) for r in self.db.q(q, [now, bucket, since, now, *a])]
 
 @patch
 def counts(self:JobStore, owner:str=None) -> dict:

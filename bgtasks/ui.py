@@ -104,14 +104,13 @@ def JobCounts(counts:dict, base:str=None):
         return Span(A(badge, href=f'{base}?state={s}') if base else badge, f' {counts.get(s,0)}')
     return Div(*map(one, STATES), cls='bgtasks-counts')
 
-def ActivityChart(ended:list, # `(finished, state)` of jobs that ended recently (`JobStore.finished_since`)
-                  now:datetime=None, minutes:int=60, bucket:int=5):
+def ActivityChart(counts:list, # `(bucket, state, count)`, bucket 0 the latest (`JobStore.activity`)
+                  minutes:int=60, bucket:int=5):
     "Jobs that ended in the last `minutes`, per `bucket` minutes, as a small SVG bar chart: succeeded green, failed red"
-    now,n = now or datetime.now(timezone.utc),minutes//bucket
+    n = minutes//bucket
     ok,bad = [0]*n,[0]*n
-    for fin,state in ended:
-        k = n-1-int((now-datetime.fromisoformat(fin)).total_seconds()//(bucket*60))
-        if 0<=k<n and state!='cancelled': (ok if state=='succeeded' else bad)[k] += 1
+    for b,state,k in counts:
+        if 0<=b<n and state!='cancelled': (ok if state=='succeeded' else bad)[n-1-b] += k
     top,w,h = max([a+b for a,b in zip(ok,bad)]+[1]),480/n,60
     bars = [Rect(x=k*w+1, y=h-h*(a+b)/top, width=w-2, height=h*b/top, fill='#dc3545') for k,(a,b) in enumerate(zip(ok,bad)) if b]
     bars += [Rect(x=k*w+1, y=h-h*a/top, width=w-2, height=h*a/top, fill='#198754') for k,a in enumerate(ok) if a]
@@ -150,8 +149,8 @@ def Dashboard(jobs, owner=None, # The session whose jobs to show (`None`: everyo
              P('No jobs yet. The jobs you start show up here, newest first, and update themselves while they run.'))
     pager = Nav(A('Newest', href=link()) if before else '', A('Older →', href=link(before=_cursor(recs[-1]))) if more else '',
                 cls='bgtasks-pager')
-    since = (datetime.now(timezone.utc)-timedelta(minutes=60)).isoformat()
-    return Title(title), Main(H1(title), JobCounts(jobs.counts(owner), base), ActivityChart(jobs.store.finished_since(since, owner)),
+    chart = ActivityChart(jobs.store.activity(datetime.now(timezone.utc).isoformat(), owner=owner))
+    return Title(title), Main(H1(title), JobCounts(jobs.counts(owner), base), chart,
                               filters, *[JobStatus(r, jobs.prefix, jobs.poll) for r in recs] or [empty], pager, cls='container')
 
 # %% ../nbs/04_progress_ui.ipynb #01e76934
