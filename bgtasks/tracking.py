@@ -9,7 +9,7 @@ __all__ = ['SCHEMA', 'INDEXES', 'ADDED', 'STATES', 'COLUMNS', 'CHANGING', 'HOST'
            'OwnerMiddleware', 'Jobs', 'StoreUnavailable', 'JobQueue', 'in_thread']
 
 # %% ../nbs/03_tracking.ipynb #833b9368
-import asyncio, inspect, json, os, re, socket, threading, time, weakref
+import asyncio, inspect, json, os, re, socket, threading, time, warnings, weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager, nullcontext
@@ -421,6 +421,7 @@ class Jobs:
         self.live = weakref.WeakValueDictionary()
         self.loop,self.queue,self.tasks,self.running,self.stopping,self.recovered = None,None,[],{},False,None
         self.me,self.keeper,self.poked,self.seen,self.more,self.schedules,self.siblings = None,None,None,{},False,{},0  # see "Claims"
+        self.idle_warned = False  # see `_warn_idle`
         self.pending,self.inflight,self.plock,self.wlock = {},{},threading.Lock(),threading.Lock()  # see "Writing in batches"
         self.batching,self.scheduled,self.collecting,self.writing = False,False,None,None
         app.user_middleware.append(Middleware(OwnerMiddleware, jobs=self))
@@ -458,6 +459,7 @@ def add(self:Jobs, job:Job) -> Job:
         if job.held and got is job: created.append(job)
         return got
     if not job.run_at or job.run_at<=time.time(): job.worker = self.me  # claimed as it is stored (`None`: free for any)
+    if not self.loop and not self.idle_warned: self._warn_idle(job)
     if job.key is not None and (got:=self._add_keyed(job)) is not job: return got
     self.live[job.id] = job
     job.held = created is not None and self.batching  # the request's middleware hands it over
@@ -467,6 +469,15 @@ def add(self:Jobs, job:Job) -> Job:
     if not job.held and self.batching and threading.get_ident()!=self.loop_thread: self.flush()
     if (e:=getattr(job, 'store_error', None)): raise e
     return job
+
+@patch
+def _warn_idle(self:Jobs, job:Job):
+    "Warn, once per `Jobs`, that a job is stored where nothing runs jobs: this `Jobs` has not started and no process is registered"
+    self.idle_warned = True
+    if self.store.workers(): return  # another process (a worker, a sibling) runs them
+    warnings.warn(f"bgtasks: job {job.task.name} is stored, but nothing runs jobs: this Jobs has not started (the app's lifespan "
+                  f"did not run) and no other process is running jobs on {self.store.path}. In tests, enter the client "
+                  "(`with TestClient(app) as client:`), or call `await jobs.start()`.", RuntimeWarning, stacklevel=4)
 
 @patch
 def wake(self:Jobs): pass  # jobs are queued when created; awaiting a job has nothing left to do
@@ -922,6 +933,16 @@ def delete(self:Jobs, id:str) -> bool:
     if self.backend: self.store.delete(r)  # Redis: the record and its index entries
     else: self.store._exec(f"delete from jobs where id=? and state in {ENDED}", [id])
     self.live.pop(id, None)
+    return True
+
+@patch
+def drain(self:Jobs, timeout:float=10) -> bool:
+    "Wait until this process has no job left to run, nor a change left to write; `True` unless `timeout` passed first"
+    end = time.monotonic()+timeout
+    while self.loop and (len(self.queue) or self.running or self.pending or self.inflight or (self.me and self.store.has_free())):
+        if time.monotonic()>end: return False
+        time.sleep(0.01)
+    self._fresh()
     return True
 
 @patch
