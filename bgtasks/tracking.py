@@ -424,6 +424,9 @@ class Jobs:
         self.idle_warned = False  # see `_warn_idle`
         self.pending,self.inflight,self.plock,self.wlock = {},{},threading.Lock(),threading.Lock()  # see "Writing in batches"
         self.batching,self.scheduled,self.collecting,self.writing = False,False,None,None
+        if prefix:  # first, so that a failure here leaves the app, and the process, as they were
+            from bgtasks.ui import mount_ui  # the routes and components of the progress lesson
+            mount_ui(self)
         app.user_middleware.append(Middleware(OwnerMiddleware, jobs=self))
         app.middleware_stack = None
         inner = app.router.lifespan_context
@@ -435,9 +438,6 @@ class Jobs:
             finally: await self.stop()
         app.router.lifespan_context = lifespan
         Job.runner = self
-        if prefix:
-            from bgtasks.ui import mount_ui  # the routes and components of the progress lesson
-            mount_ui(self)
 
     def __repr__(self): return f'Jobs({self.store.path!r}, workers={self.workers})'
 

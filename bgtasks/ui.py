@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 from pathlib import Path
 from fasthtml.common import *
 from fasthtml.svg import Svg, Rect
+from starlette.responses import FileResponse, HTMLResponse
+from starlette.routing import Route
 from .task import owner_id, registry
 from .tracking import STATES
 
@@ -216,7 +218,8 @@ def local_hdrs(hdrs, prefix:str='/jobs') -> list:
     return [local(h) for h in hdrs]
 
 # %% ../nbs/04_progress_ui.ipynb #274012e4
-def _not_found(): return FtResponse(P('No such job.'), status_code=404)
+def _html(ft, status:int=200, headers=None) -> HTMLResponse: return HTMLResponse(to_xml(ft), status_code=status, headers=headers)
+def _not_found(): return _html(P('No such job.'), 404)
 
 def _mine(jobs, id:str):
     "The job `id` if the current session owns it, else `None`"
@@ -239,92 +242,110 @@ def _csrf_ok(jobs, req) -> bool:
     owner = owner_id()
     return bool(owner) and hmac.compare_digest(req.headers.get('x-csrf-token', ''), csrf_token(jobs, owner))
 
-def _forbidden(): return FtResponse(P('Missing or wrong CSRF token: reload the page and try again.'), status_code=403)
+def _forbidden(): return _html(P('Missing or wrong CSRF token: reload the page and try again.'), 403)
+
+def _head(jobs) -> list:
+    "What the head of a page of the job console holds: the app's own headers for FastHTML, else htmx, Pico and the style"
+    if (hdrs:=getattr(jobs.app, 'hdrs', None)) is not None: return [*hdrs]
+    p,local = jobs.prefix,jobs.assets=='local'
+    js = lambda a, cdn: Script(src=f'{p}/static/{ASSETS[a]}' if local else cdn)
+    return [Meta(charset='utf-8'), Meta(name='viewport', content='width=device-width, initial-scale=1'),
+            js('htmx', 'https://cdn.jsdelivr.net/npm/htmx.org@2.0.7/dist/htmx.min.js'),
+            Link(rel='stylesheet', href=f'{p}/static/{ASSETS["pico"]}' if local else 'https://cdn.jsdelivr.net/npm/@picocss/pico@2/css/pico.min.css'),
+            STYLE, js('sse', SSE_EXT.attrs['src'])]
+
+def _page(jobs, req, title, body) -> HTMLResponse:
+    "`body` alone for an htmx request, else a whole page: the same on FastHTML, Starlette and FastAPI"
+    if req.headers.get('hx-request'): return _html(body)
+    lang = (getattr(jobs.app, 'htmlkw', None) or {}).get('lang', 'en')
+    return HTMLResponse('<!doctype html>\n'+to_xml(Html(Head(Title(title), *_head(jobs)), Body(body), lang=lang)))
 
 def mount_ui(jobs):
-    "Mount the status, stream, detail, action, dashboard and asset routes of `jobs` on its app"
+    "Mount the status, stream, detail, action, dashboard and asset routes of `jobs` on its app, through Starlette's routing"
     app,p = jobs.app,jobs.prefix.rstrip('/')
     jobs.prefix = p
     local = jobs.assets=='local'
-    sse = Script(src=f'{p}/static/{ASSETS["sse"]}') if local else SSE_EXT
-    app.hdrs = [*(local_hdrs(app.hdrs, p) if local else app.hdrs), _Same(to_xml(STYLE)+to_xml(sse))]
-
-    @app.get(f'{p}/static/{{name}}')
-    def static(name:str):
-        if name not in ASSETS.values(): return _not_found()
-        return FileResponse(STATIC/name, headers={'Cache-Control': 'public, max-age=86400'})
-    r = next(r for r in app.router.routes if getattr(r, 'path', None)==f'{p}/static/{{name}}')
-    app.router.routes.remove(r)
-    app.router.routes.insert(0, r)  # before FastHTML's own route for static files, which would take `.js` and `.css` paths
-
-    @app.get(f'{p}/')
-    def dashboard(state:str='', task:str='', before:str=''):
-        return Dashboard(jobs, owner=owner_id() or '', state=state, task=task, before=before)
-
-    @app.get(f'{p}/all')
-    def all_jobs(req, state:str='', task:str='', before:str=''):
-        if not (jobs.admin and jobs.admin(req)): return _not_found()
-        return Dashboard(jobs, title='All jobs', state=state, task=task, before=before, base=f'{p}/all')
-
-    @app.get(f'{p}/{{id}}/status')
-    def status(id:str):
-        rec = _mine(jobs, id)
-        return JobStatus(rec, p, jobs.poll) if rec else _not_found()
-
-    @app.get(f'{p}/{{id}}/stream')
-    async def stream(id:str):
-        if not _mine(jobs, id): return _not_found()
-        return EventStream(job_events(jobs, id))
+    flag = lambda req, k: req.query_params.get(k, '').lower() in ('1', 'true', 'yes', 'on')
+    admin = lambda req: bool(jobs.admin and jobs.admin(req))
 
     def _visible(req, id:str):
         "The job and whether the admin view shows it: the session's own job, or any job for the admin"
-        if (rec:=_mine(jobs, id)): return rec, bool(jobs.admin and jobs.admin(req))
-        if jobs.admin and jobs.admin(req) and len(id)<=64 and (rec:=jobs.get(id)): return rec, True
+        if (rec:=_mine(jobs, id)): return rec, admin(req)
+        if admin(req) and len(id)<=64 and (rec:=jobs.get(id)): return rec, True
         return None, False
 
-    def _detail(req, rec, admin, full=False):
+    def _detail(req, rec, is_admin, full=False):
         token = csrf_token(jobs, owner_id()) if owner_id() and rec.owner==owner_id() else None
-        return JobDetail(rec, p, jobs.poll, csrf=token, admin=admin, full=full)
+        return JobDetail(rec, p, jobs.poll, csrf=token, admin=is_admin, full=full)
 
     def _acted(req, id:str):
         "After an action: the fragment the page that asked for it shows (the detail, or the status line)"
         rec = jobs.get(id)
-        if req.headers.get('hx-target', '').startswith('detail-'): return _detail(req, rec, bool(jobs.admin and jobs.admin(req)))
-        return JobStatus(rec, p, jobs.poll)
+        if req.headers.get('hx-target', '').startswith('detail-'): return _html(_detail(req, rec, admin(req)))
+        return _html(JobStatus(rec, p, jobs.poll))
 
-    @app.post(f'{p}/{{id}}/cancel')
-    def cancel(id:str, req):
-        if not _mine(jobs, id): return _not_found()
-        if not _csrf_ok(jobs, req): return _forbidden()
-        jobs.cancel(id)
-        return _acted(req, id)
+    def _board(req, owner, title, base):
+        q = req.query_params
+        _,main = Dashboard(jobs, owner=owner, title=title, state=q.get('state'), task=q.get('task'), before=q.get('before'), base=base)
+        return _page(jobs, req, title, main)
 
-    @app.post(f'{p}/{{id}}/retry')
-    def retry(id:str, req):
-        if not (rec:=_mine(jobs, id)): return _not_found()
-        if not _csrf_ok(jobs, req): return _forbidden()
-        if rec.state not in ('failed', 'cancelled') or rec.task not in registry: return _acted(req, id)
-        new = registry[rec.task].bg(**rec.args)
-        return _detail(req, jobs.get(new.id), False), HtmxResponseHeaders(push_url=f'{p}/{new.id}'), new
+    async def dashboard(req): return _board(req, owner_id() or '', 'Your jobs', f'{p}/')
 
-    @app.post(f'{p}/{{id}}/delete')
-    def delete(id:str, req):
-        if not (rec:=_mine(jobs, id)): return _not_found()
-        if not _csrf_ok(jobs, req): return _forbidden()
-        if rec.state in LIVE: return _acted(req, id)
-        jobs.delete(id)
-        return Div(P('The job was deleted.'), A('Back to your jobs', href=f'{p}/'), id=f'detail-{id}')
+    async def all_jobs(req): return _board(req, None, 'All jobs', f'{p}/all') if admin(req) else _not_found()
 
-    @app.get(f'{p}/{{id}}/detail')
-    def detail_fragment(id:str, req, full:bool=False):
-        rec,admin = _visible(req, id)
-        return _detail(req, rec, admin, full) if rec else _not_found()
+    async def status(req):
+        rec = _mine(jobs, req.path_params['id'])
+        return _html(JobStatus(rec, p, jobs.poll)) if rec else _not_found()
 
-    @app.get(f'{p}/{{id}}')
-    def detail_page(id:str, req, full:bool=False):
-        rec,admin = _visible(req, id)
+    async def stream(req):
+        if not _mine(jobs, id:=req.path_params['id']): return _not_found()
+        return EventStream(job_events(jobs, id))
+
+    def action(f):
+        "An action on the session's own job: 404 for any other, 403 without the CSRF token"
+        async def _f(req):
+            if not (rec:=_mine(jobs, req.path_params['id'])): return _not_found()
+            if not _csrf_ok(jobs, req): return _forbidden()
+            return f(req, rec)
+        return _f
+
+    def cancel(req, rec):
+        jobs.cancel(rec.id)
+        return _acted(req, rec.id)
+
+    def retry(req, rec):
+        if rec.state not in ('failed', 'cancelled') or rec.task not in registry: return _acted(req, rec.id)
+        new = registry[rec.task].bg(**rec.args)  # in this request: the same session owns it
+        return _html(_detail(req, jobs.get(new.id), False), headers={'HX-Push-Url': f'{p}/{new.id}'})
+
+    def delete(req, rec):
+        if rec.state in LIVE: return _acted(req, rec.id)
+        jobs.delete(rec.id)
+        return _html(Div(P('The job was deleted.'), A('Back to your jobs', href=f'{p}/'), id=f'detail-{rec.id}'))
+
+    async def detail_fragment(req):
+        rec,is_admin = _visible(req, req.path_params['id'])
+        return _html(_detail(req, rec, is_admin, flag(req, 'full'))) if rec else _not_found()
+
+    async def detail_page(req):
+        rec,is_admin = _visible(req, req.path_params['id'])
         if not rec: return _not_found()
-        return Title(f'{rec.task} · job'), Main(A('← Your jobs', href=f'{p}/'), _detail(req, rec, admin, full), cls='container')
+        return _page(jobs, req, f'{rec.task} · job', Main(A('← Your jobs', href=f'{p}/'), _detail(req, rec, is_admin, flag(req, 'full')),
+                                                        cls='container'))
+
+    async def static(req):
+        name = req.path_params['name']
+        if not local or name not in ASSETS.values(): return _not_found()
+        return FileResponse(STATIC/name, headers={'Cache-Control': 'public, max-age=86400'})
+
+    routes = [Route(f'{p}/', dashboard), Route(f'{p}/all', all_jobs), Route(f'{p}/static/{{name}}', static),
+              Route(f'{p}/{{id}}/status', status), Route(f'{p}/{{id}}/stream', stream),
+              *[Route(f'{p}/{{id}}/{f.__name__}', action(f), methods=['POST']) for f in (cancel, retry, delete)],
+              Route(f'{p}/{{id}}/detail', detail_fragment), Route(f'{p}/{{id}}', detail_page)]
+    app.router.routes[:0] = routes  # first: before FastHTML's route for static files, which would take `.js` and `.css` paths
+    if (hdrs:=getattr(app, 'hdrs', None)) is not None:  # FastHTML: the app's own pages get the style, and the packaged assets
+        sse = Script(src=f'{p}/static/{ASSETS["sse"]}') if local else SSE_EXT
+        app.hdrs = [*(local_hdrs(hdrs, p) if local else hdrs), _Same(to_xml(STYLE)+to_xml(sse))]
 
 # %% ../nbs/04_progress_ui.ipynb #406f54a5
 async def local_page(pw, # A started `async_playwright()`
