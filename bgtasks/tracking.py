@@ -402,6 +402,7 @@ class Jobs:
                  assets:str='local', # Pages get htmx, its SSE extension and Pico from bgtasks ('local') or from a CDN ('cdn')
                  keep:float|None=7*24*3600., # Seconds a finished job is kept before it is purged (`None`: for ever)
                  lease:float=10., # Seconds without a heartbeat after which another process takes a process for dead
+                 eager:bool=False, # Run each job inline at `.bg()`, raising its error there: a mode for tests (see "In tests")
                  redis:str=None): # A Redis URL: run jobs on Dramatiq workers instead (the scale-out lesson)
         if not isinstance(workers, int) or workers<0: raise ValueError('workers must be an int >= 0')
         if grace<0: raise ValueError('grace must be >= 0')
@@ -410,6 +411,7 @@ class Jobs:
         if assets not in ('local', 'cdn'): raise ValueError(f"assets must be 'local' or 'cdn', not {assets!r}")
         self.app,self.workers,self.grace,self.progress_every = app,workers,grace,progress_every
         self.prefix,self.admin,self.poll,self.backend,self.keep,self.lease,self.assets = prefix,admin,poll,None,keep,lease,assets
+        self.eager = eager
         if redis:
             try: from bgtasks.scale import RedisBackend  # the scale-out lesson
             except ModuleNotFoundError as e:
@@ -458,6 +460,7 @@ def add(self:Jobs, job:Job) -> Job:
         got = self.backend.enqueue(job, send=not job.held)  # with a `key`, maybe the job that has it
         if job.held and got is job: created.append(job)
         return got
+    if self.eager: return self._run_eagerly(job)
     if not job.run_at or job.run_at<=time.time(): job.worker = self.me  # claimed as it is stored (`None`: free for any)
     if not self.loop and not self.idle_warned: self._warn_idle(job)
     if job.key is not None and (got:=self._add_keyed(job)) is not job: return got
@@ -635,7 +638,7 @@ def recover(self:Jobs) -> dict:
 @patch
 async def start(self:Jobs):
     "Recover unfinished jobs, then start batching writes, the workers and the keeper"
-    if self.backend: return  # Dramatiq workers run the jobs, in their own processes
+    if self.backend or self.eager: return  # Dramatiq workers run the jobs, in their own processes; eager jobs run at `.bg()`
     self.starts = getattr(self, 'starts', 0)+1
     if self.starts>1: return  # already running, e.g. a second test client on the same app
     self.loop,self.queue,self.stopping,self.poked = asyncio.get_running_loop(),JobQueue(),False,asyncio.Event()
@@ -820,7 +823,7 @@ async def _work(self:Jobs):
 @patch
 async def stop(self:Jobs):
     "Stop taking work, let running jobs finish within `grace` seconds, leave the rest queued for any process"
-    if self.backend: return
+    if self.backend or self.eager: return
     self.starts -= 1
     if self.starts>0: return
     self.stopping,was_running,waiting = True,len(self.running),sum(j is not None for j in self.queue.jobs)
@@ -844,6 +847,21 @@ async def stop(self:Jobs):
     self.tasks,self.loop,self.collecting,self.writing,self.me,self.keeper = [],None,None,None,None,None
     if self.workers: self.threads.shutdown(wait=False)  # a thread still running a job it was given up on finishes on its own
     close_process_pool()
+
+# %% ../nbs/03_tracking.ipynb #030d2364
+@patch
+def _run_eagerly(self:Jobs, job:Job) -> Job:
+    "Store `job`, run it here and now, and raise its error if it fails"
+    self.live[job.id],job.held = job,False
+    self.save(job, new=True)
+    if (e:=getattr(job, 'store_error', None)): raise e
+    try: asyncio.get_running_loop()
+    except RuntimeError: asyncio.run(job.run())
+    else:  # called on an event loop, which cannot wait for a coroutine of its own: run it on a loop of its own
+        th = threading.Thread(target=asyncio.run, args=(job.run(),), name=f'bgtasks-eager-{job.id[-6:]}')
+        th.start(); th.join()
+    if job.state=='failed' and job.exc: raise job.exc
+    return job
 
 # %% ../nbs/03_tracking.ipynb #db744385
 @patch
