@@ -6,10 +6,11 @@ Docs: https://bgtasks.github.io/bgtasks/progress_ui.html.md"""
 
 # %% auto #0
 __all__ = ['LIVE', 'STYLE', 'SSE_EXT', 'STATIC', 'ASSETS', 'duration', 'JobStatus', 'JobStream', 'job_events', 'JobCounts',
-           'ActivityChart', 'Dashboard', 'JobDetail', 'local_hdrs', 'csrf_token', 'mount_ui', 'local_page']
+           'ActivityChart', 'Dashboard', 'JobDetail', 'local_hdrs', 'csrf_token', 'mount_ui', 'local_page', 'axe_js',
+           'axe_violations']
 
 # %% ../nbs/04_progress_ui.ipynb #96f8ff0f
-import asyncio, hmac, json
+import asyncio, hmac, json, shutil, subprocess
 from datetime import datetime, timedelta, timezone
 from importlib.resources import files
 from urllib.parse import urlencode
@@ -362,3 +363,19 @@ async def local_page(pw, # A started `async_playwright()`
         await route.abort()
     await page.route('**/*', offline)
     return browser, page
+
+# %% ../nbs/04_progress_ui.ipynb #c6306ce3
+def axe_js(version:str='4.14.1', cache=Path.home()/'.cache'/'bgtasks-js') -> Path:
+    "axe-core's script, fetched once from the npm registry with `npm pack`"
+    dest = Path(cache)/f'axe-core@{version}'
+    if not (js:=dest/'package'/'axe.min.js').exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        tgz = subprocess.run(['npm', 'pack', f'axe-core@{version}', '--silent'], cwd=dest, check=True, capture_output=True, text=True).stdout.split()[-1]
+        shutil.unpack_archive(dest/tgz, dest)
+    return js
+
+async def axe_violations(page) -> list:
+    "The serious and critical accessibility violations axe-core finds on `page`: `(rule, impact, nodes)`"
+    await page.add_script_tag(path=str(axe_js()))
+    found = await page.evaluate('async () => (await axe.run(document)).violations.map(v => [v.id, v.impact, v.nodes.map(n => n.target.join(" ") + ": " + (n.any[0] || {}).message)])')  # what, how bad, where and why
+    return [tuple(v) for v in found if v[1] in ('serious', 'critical')]
