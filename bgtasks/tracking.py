@@ -6,10 +6,10 @@ Docs: https://bgtasks.github.io/bgtasks/tracking.html.md"""
 
 # %% auto #0
 __all__ = ['SCHEMA', 'INDEXES', 'ADDED', 'STATES', 'COLUMNS', 'CHANGING', 'HOST', 'current_jobs', 'OWNER_COOKIE', 'JobStore',
-           'OwnerMiddleware', 'Jobs', 'StoreUnavailable', 'JobQueue', 'in_thread']
+           'sign_owner', 'owner_of', 'OwnerMiddleware', 'Jobs', 'StoreUnavailable', 'JobQueue', 'in_thread']
 
 # %% ../nbs/03_tracking.ipynb #833b9368
-import asyncio, inspect, json, os, re, socket, threading, time, warnings, weakref
+import asyncio, base64, hmac, inspect, json, os, re, socket, threading, time, warnings, weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager, nullcontext
@@ -342,6 +342,22 @@ current_jobs = ContextVar('bgtasks_jobs', default=None)
 OWNER_COOKIE = 'bgtasks_owner'
 _OWNER_ID = re.compile(r'[0-9a-f]{12}[A-Za-z0-9_-]{22}')  # what `new_id` makes
 
+def sign_owner(key:bytes, owner:str) -> str:
+    "The cookie value for `owner`: the id, a dot, and 128 bits of its HMAC-SHA256 under `key`"
+    return f"{owner}.{base64.urlsafe_b64encode(hmac.new(key, owner.encode(), 'sha256').digest()[:16]).rstrip(b'=').decode()}"
+
+def _owner_key(runner) -> bytes:
+    "The key that signs owner cookies, kept in `runner`'s store (an empty key while the store is unreachable: nothing verifies)"
+    if (k:=getattr(runner, 'owner_key', None)): return k
+    try: k = runner.owner_key = runner.store.secret('owner')
+    except Exception as e: logger.warning('cannot read the owner key from the job store: %s', e); return b''
+    return k
+
+def owner_of(key:bytes, value:str|None) -> str|None:
+    "The owner id in cookie `value` if this server signed it, else `None`"
+    owner,_,sig = (value or '').partition('.')
+    return owner if key and sig and _OWNER_ID.fullmatch(owner) and hmac.compare_digest(value, sign_owner(key, owner)) else None
+
 def _cookie(scope, name:str) -> str|None:
     "The value of cookie `name` in the request's headers"
     for k,v in scope.get('headers', ()):
@@ -356,8 +372,9 @@ class OwnerMiddleware:
     async def __call__(self, scope, receive, send):
         if scope['type'] not in ('http','websocket'): return await self.app(scope, receive, send)
         runner,http = self.jobs or Job.runner,scope['type']=='http'
-        sent = _cookie(scope, OWNER_COOKIE)
-        slot = {OWNER_COOKIE: sent} if sent and _OWNER_ID.fullmatch(sent) else {}  # `owner_id` reads and fills this
+        raw = _cookie(scope, OWNER_COOKIE)
+        sent = owner_of(_owner_key(runner), raw) if raw else None  # a cookie this server did not sign is ignored
+        slot = {OWNER_COOKIE: sent} if sent else {}  # `owner_id` reads and fills this
         created = []  # the request's new jobs, filled in by `Jobs.add`
         dropped = False  # the jobs could not be handed over, and an error response was sent instead
         async def send_stored(msg):
@@ -371,7 +388,7 @@ class OwnerMiddleware:
             if msg['type']=='http.response.start':
                 if (new:=slot.get(OWNER_COOKIE)) and new!=sent:  # the session's first job: give it its id
                     secure = '; Secure' if scope.get('scheme')=='https' else ''
-                    ck = f'{OWNER_COOKIE}={new}; Path=/; Max-Age={self.max_age}; HttpOnly; SameSite=Lax{secure}'
+                    ck = f'{OWNER_COOKIE}={sign_owner(_owner_key(runner), new)}; Path=/; Max-Age={self.max_age}; HttpOnly; SameSite=Lax{secure}'
                     msg = {**msg, 'headers': [*msg.get('headers', ()), (b'set-cookie', ck.encode())]}
             await send(msg)
         # a websocket's jobs are not held: the socket may stay open for hours
