@@ -6,21 +6,22 @@ Docs: https://bgtasks.github.io/bgtasks/progress_ui.html.md"""
 
 # %% auto #0
 __all__ = ['LIVE', 'STYLE', 'SSE_EXT', 'STATIC', 'ASSETS', 'duration', 'JobStatus', 'JobStream', 'job_events', 'JobCounts',
-           'ActivityChart', 'Dashboard', 'JobDetail', 'local_hdrs', 'csrf_token', 'mount_ui', 'local_page', 'axe_js',
-           'axe_violations']
+           'ActivityChart', 'Dashboard', 'JobDetail', 'local_hdrs', 'csrf_token', 'mount_ui', 'JobOut', 'job_json',
+           'Session', 'local_page', 'axe_js', 'axe_violations']
 
 # %% ../nbs/04_progress_ui.ipynb #96f8ff0f
 import asyncio, hmac, json, shutil, subprocess
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from importlib.resources import files
 from urllib.parse import urlencode
 from pathlib import Path
 from fasthtml.common import *
 from fasthtml.svg import Svg, Rect
-from starlette.responses import FileResponse, HTMLResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.routing import Route
 from .task import owner_id, registry
-from .tracking import STATES
+from .tracking import STATES, Jobs
 
 # %% ../nbs/04_progress_ui.ipynb #083d105d
 LIVE = ('queued', 'running')
@@ -298,6 +299,10 @@ def mount_ui(jobs):
         rec = _mine(jobs, req.path_params['id'])
         return _html(JobStatus(rec, p, jobs.poll)) if rec else _not_found()
 
+    async def as_json(req):
+        rec = _mine(jobs, req.path_params['id'])
+        return JSONResponse(job_json(rec)) if rec else JSONResponse({'detail': 'No such job.'}, 404)
+
     async def stream(req):
         if not _mine(jobs, id:=req.path_params['id']): return _not_found()
         return EventStream(job_events(jobs, id))
@@ -340,13 +345,38 @@ def mount_ui(jobs):
         return FileResponse(STATIC/name, headers={'Cache-Control': 'public, max-age=86400'})
 
     routes = [Route(f'{p}/', dashboard), Route(f'{p}/all', all_jobs), Route(f'{p}/static/{{name}}', static),
-              Route(f'{p}/{{id}}/status', status), Route(f'{p}/{{id}}/stream', stream),
+              Route(f'{p}/{{id}}/status', status), Route(f'{p}/{{id}}/json', as_json), Route(f'{p}/{{id}}/stream', stream),
               *[Route(f'{p}/{{id}}/{f.__name__}', action(f), methods=['POST']) for f in (cancel, retry, delete)],
               Route(f'{p}/{{id}}/detail', detail_fragment), Route(f'{p}/{{id}}', detail_page)]
     app.router.routes[:0] = routes  # first: before FastHTML's route for static files, which would take `.js` and `.css` paths
     if (hdrs:=getattr(app, 'hdrs', None)) is not None:  # FastHTML: the app's own pages get the style, and the packaged assets
         sse = Script(src=f'{p}/static/{ASSETS["sse"]}') if local else SSE_EXT
         app.hdrs = [*(local_hdrs(hdrs, p) if local else hdrs), _Same(to_xml(STYLE)+to_xml(sse))]
+
+# %% ../nbs/04_progress_ui.ipynb #4498a81b
+@dataclass
+class JobOut:
+    "A job as its owner may see it, as JSON (the admin-only traceback is left out)"
+    id:str; task:str; state:str; attempts:int=0; done:int=0; total:int|None=None; message:str|None=None
+    created:str|None=None; started:str|None=None; finished:str|None=None
+    result:object=None; error:str|None=None; warnings:dict|None=None
+
+def job_json(rec) -> dict:
+    "The fields of `JobOut` from a stored job"
+    return {k: rec.get(k) for k in JobOut.__dataclass_fields__}
+
+@dataclass
+class Session:
+    "What a handler needs from bgtasks: the app's `Jobs` and the current browser session's owner id"
+    jobs:object; owner:str|None
+    def get(self, id:str):
+        "The session's own job `id`, else `None`"
+        return _mine(self.jobs, id)
+
+@patch
+def session(self:Jobs) -> Session:
+    "A dependency for FastAPI handlers (`s: Session = Depends(jobs.session)`): the `Jobs` and the current session's owner"
+    return Session(self, owner_id())
 
 # %% ../nbs/04_progress_ui.ipynb #406f54a5
 async def local_page(pw, # A started `async_playwright()`
