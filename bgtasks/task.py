@@ -9,12 +9,12 @@ __all__ = ['logger', 'current_owner', 'current_session', 'OPTIONS', 'registry', 
            'random_bytes', 'new_id', 'Job', 'Cancelled']
 
 # %% ../nbs/00_task.ipynb #2ab7b65e
-import base64, inspect, json, logging, math, os, threading, time, traceback
+import base64, inspect, json, logging, math, os, sys, threading, time, traceback
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from functools import update_wrapper
 from fastcore.basics import patch
-from starlette.background import BackgroundTask
+from starlette.background import BackgroundTask, BackgroundTasks
 from .policy import Policy
 
 # %% ../nbs/00_task.ipynb #bb43f0fc
@@ -32,6 +32,15 @@ def owner_id(create:bool=False) -> str|None:
 def _now(): return datetime.now(timezone.utc)
 
 # %% ../nbs/00_task.ipynb #2fffe3ed
+def _tasks_after() -> bool:
+    "Is the job being run by a `BackgroundTasks` list (Starlette's, FastAPI's) with more tasks after it? Its callers' frames say"
+    f = sys._getframe(2)  # 0: here, 1: `Job.__call__`, 2: whoever awaits it
+    me = f and f.f_locals.get('self')
+    if isinstance(me, BackgroundTask) and not isinstance(me, (BackgroundTasks, Job)): f = f.f_back  # `add_task` wrapped the job
+    if not (f and isinstance(lst:=f.f_locals.get('self'), BackgroundTasks)): return False
+    cur = f.f_locals.get('task')
+    return next((i for i,t in enumerate(lst.tasks) if t is cur), len(lst.tasks))<len(lst.tasks)-1
+
 OPTIONS = ('delay', 'at', 'key')  # what `bg` takes for itself; a task's parameters cannot have these names
 
 class Task:
@@ -145,8 +154,9 @@ class Job(BackgroundTask):
         self.ended,self._waiter = False,None  # the event `wait` blocks on is made only if someone waits
 
     async def __call__(self):
-        if self.runner: self.runner.wake()
-        else: await self.run()
+        if not self.runner: return await self.run()
+        self.runner.wake()
+        if _tasks_after(): await self.runner.ended(self)  # keep a task list's order, as Starlette runs it
     def __repr__(self): return f'Job({self.task.name}, {self.state}, id=…{self.id[-6:]})'
 
     def wait(self, timeout:float=None) -> bool:

@@ -503,6 +503,13 @@ def _warn_idle(self:Jobs, job:Job):
 def wake(self:Jobs): pass  # jobs are queued when created; awaiting a job has nothing left to do
 
 @patch
+async def ended(self:Jobs, job:Job, timeout:float=None):
+    "Wait, without blocking the event loop, until `job` has ended (a job in a list of background tasks, before the next one)"
+    if self.eager or job.ended: return
+    foreign = self.backend or getattr(job, 'foreign', False)  # another process runs it: follow it in the store
+    await asyncio.to_thread(lambda: self.follow(job, timeout) if foreign else job.wait(timeout))
+
+@patch
 def _load(self:Jobs, r:AttrDict) -> Job:
     "The live job for record `r`, or one rebuilt from it"
     if (job:=self.live.get(r.id)): return job
