@@ -32,15 +32,6 @@ def owner_id(create:bool=False) -> str|None:
 def _now(): return datetime.now(timezone.utc)
 
 # %% ../nbs/00_task.ipynb #2fffe3ed
-def _tasks_after() -> bool:
-    "Is the job being run by a `BackgroundTasks` list (Starlette's, FastAPI's) with more tasks after it? Its callers' frames say"
-    f = sys._getframe(2)  # 0: here, 1: `Job.__call__`, 2: whoever awaits it
-    me = f and f.f_locals.get('self')
-    if isinstance(me, BackgroundTask) and not isinstance(me, (BackgroundTasks, Job)): f = f.f_back  # `add_task` wrapped the job
-    if not (f and isinstance(lst:=f.f_locals.get('self'), BackgroundTasks)): return False
-    cur = f.f_locals.get('task')
-    return next((i for i,t in enumerate(lst.tasks) if t is cur), len(lst.tasks))<len(lst.tasks)-1
-
 OPTIONS = ('delay', 'at', 'key')  # what `bg` takes for itself; a task's parameters cannot have these names
 
 class Task:
@@ -140,6 +131,15 @@ def new_id() -> str:
     return f"{time.time_ns()//1_000_000:012x}{base64.urlsafe_b64encode(random_bytes(16)).rstrip(b'=').decode()}"
 
 # %% ../nbs/00_task.ipynb #bce84a0c
+def _tasks_after() -> bool:
+    "Is the job being run by a `BackgroundTasks` list (Starlette's, FastAPI's) with more tasks after it? Its callers' frames say"
+    f = sys._getframe(2)  # 0: here, 1: `Job.__call__`, 2: whoever awaits it
+    me = f and f.f_locals.get('self')
+    if isinstance(me, BackgroundTask) and not isinstance(me, (BackgroundTasks, Job)): f = f.f_back  # `add_task` wrapped the job
+    if not (f and isinstance(lst:=f.f_locals.get('self'), BackgroundTasks)): return False
+    cur = f.f_locals.get('task')
+    return next((i for i,t in enumerate(lst.tasks) if t is cur), len(lst.tasks))<len(lst.tasks)-1
+
 class Job(BackgroundTask):
     "One run of a `Task` with checked JSON arguments; a Starlette `BackgroundTask`"
     runner = None # Set by `Jobs`: stores jobs and runs them on its workers
@@ -177,7 +177,8 @@ def _run_at(delay:float=None, at:datetime=None) -> float:
     "The time (seconds since the epoch) a job may start: `delay` seconds from now, or `at`; 0 for at once"
     if delay is not None and at is not None: raise ValueError('give delay or at, not both')
     if delay is not None:
-        if not isinstance(delay, (int,float)) or delay<0 or delay!=delay: raise ValueError(f'delay must be seconds >= 0, got {delay!r}')
+        if isinstance(delay, bool) or not isinstance(delay, (int,float)) or not (0<=delay<math.inf):
+            raise ValueError(f'delay must be a finite number of seconds >= 0, got {delay!r}')
         return time.time()+delay if delay else 0.
     if at is None: return 0.
     if not isinstance(at, datetime): raise TypeError(f'at must be a datetime, got {type(at).__name__}')

@@ -301,6 +301,14 @@ def claim(self:JobStore, me:str, n:int, tasks=None) -> list:
     return [_record(r) for r in rs]
 
 @patch
+def busy(self:JobStore, me:str) -> bool:
+    "Has worker `me` a job to finish, or is a job of a registered task free and due? (read from the store, the one place that knows)"
+    names = list(registry)
+    q = (f"select 1 from jobs where state in ('queued','running') and (worker=? or ({_FREE} and task in ({','.join('?'*len(names))}))) "
+         "limit 1")
+    with self.lock: return bool(self.db.q(q, [me, time.time(), *names]))
+
+@patch
 def free(self:JobStore) -> dict:
     "How many free queued jobs each task has"
     with self.lock: return {r['task']:r['n'] for r in self.db.q(
@@ -329,7 +337,6 @@ def ask_cancel(self:JobStore, id:str, keep:float=None) -> str|bool:
             return 'cancelled'
         db.execute('update jobs set cancel=1 where id=?', [id])
         return 'asked'
-
 
 @patch
 def cancels(self:JobStore, me:str) -> list:
@@ -979,9 +986,9 @@ def delete(self:Jobs, id:str) -> bool:
 
 @patch
 def drain(self:Jobs, timeout:float=10) -> bool:
-    "Wait until this process has no job left to run, nor a change left to write; `True` unless `timeout` passed first"
+    "Wait until this process has no due job left to run, nor a change left to write; `True` unless `timeout` passed first"
     end = time.monotonic()+timeout
-    while self.loop and (len(self.queue) or self.running or self.pending or self.inflight or (self.me and self.store.has_free())):
+    while self.loop and (self.pending or self.inflight or (self.me and self.store.busy(self.me))):
         if time.monotonic()>end: return False
         time.sleep(0.01)
     self._fresh()
