@@ -14,7 +14,7 @@ from fasthtml.common import fast_app
 from starlette.testclient import TestClient
 from bgtasks import task, Jobs
 from bgtasks.task import Job, new_id
-from bgtasks.tracking import JobStore, OWNER_COOKIE, sign_owner
+from bgtasks.tracking import JobStore, OWNER_COOKIE, sign_owner, _owner_key
 
 @task
 def resize(image:str): return image
@@ -58,7 +58,7 @@ def main():
     app, rt = fast_app()
     jobs = Jobs(app, db, workers=1, admin=lambda req: req.headers.get('x-admin')=='yes')
     me = owners[0]
-    with TestClient(app, cookies={OWNER_COOKIE: sign_owner(jobs.store.secret('owner'), me)}) as cli:
+    with TestClient(app, cookies={OWNER_COOKIE: sign_owner(_owner_key(jobs), me)}) as cli:
         some = jobs.find(owner=me, limit=1)[0].id
         url,pages = '/jobs/',0
         while pages<9:  # the tenth page, reached the way a user does

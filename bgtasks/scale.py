@@ -23,7 +23,7 @@ from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware, TimeLimitExceeded
 from fastcore.basics import AttrDict, patch
 from starlette.exceptions import HTTPException
-from .task import Job, Task, ENDED, registry, logger, random_bytes, _json, _now
+from .task import Job, Task, ENDED, registry, logger, _json, _now
 from .policy import Policy, _bound, _global_limit
 from .tracking import STATES, COLUMNS, _row, _iso
 from .ui import LIVE
@@ -276,14 +276,6 @@ def take_key(self:RedisStore, key:str, id:str) -> str|None:
     "Give idempotency `key` to job `id`, unless a stored job has it: then return that job's id"
     if not hasattr(self, '_key_script'): self._key_script = self.r.register_script(_KEY)
     return self._key_script(keys=[f'{self.prefix}key:{key}'], args=[id, f'{self.prefix}job:'])
-
-@patch
-@_reaching
-def secret(self:RedisStore, name:str='csrf') -> bytes:
-    "A random secret kept in Redis, the same for every process that uses it"
-    k = f'{self.prefix}secret:{name}'
-    self.r.set(k, random_bytes(32).hex(), nx=True)
-    return bytes.fromhex(self.r.get(k))
 
 @patch
 @_reaching

@@ -6,10 +6,11 @@ Docs: https://bgtasks.github.io/bgtasks/tracking.html.md"""
 
 # %% auto #0
 __all__ = ['SCHEMA', 'INDEXES', 'ADDED', 'STATES', 'COLUMNS', 'CHANGING', 'HOST', 'current_jobs', 'OWNER_COOKIE', 'JobStore',
-           'sign_owner', 'owner_of', 'OwnerMiddleware', 'Jobs', 'StoreUnavailable', 'JobQueue', 'in_thread']
+           'sign_owner', 'app_secret', 'app_key', 'owner_of', 'OwnerMiddleware', 'Jobs', 'StoreUnavailable', 'JobQueue',
+           'in_thread']
 
 # %% ../nbs/03_tracking.ipynb #833b9368
-import asyncio, base64, hmac, inspect, json, os, re, socket, threading, time, warnings, weakref
+import asyncio, base64, hmac, inspect, json, os, re, socket, threading, time, uuid, warnings, weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager, nullcontext
@@ -21,8 +22,9 @@ from fastlite import database
 from fastcore.net import waitfor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import PlainTextResponse
-from .task import Job, ENDED, Cancelled, registry, current_session, logger, new_id, random_bytes, _now, _state_lock
+from .task import Job, ENDED, Cancelled, registry, current_session, logger, new_id, _now, _state_lock
 from .policy import close_process_pool, _bound, _global_limit
 
 # %% ../nbs/03_tracking.ipynb #d60bf27a
@@ -47,8 +49,7 @@ SCHEMA = '''create table if not exists jobs (
 create table if not exists workers (  -- processes that hold claims, with their heartbeats
   id text primary key, host text not null, pid integer not null, pstart text,
   beat integer not null default 0, started real not null);
-create table if not exists schedules (name text primary key, last real not null);  -- periodic tasks' last tick
-create table if not exists secrets (name text primary key, value text not null);  -- e.g. the key of the UI's CSRF tokens'''
+create table if not exists schedules (name text primary key, last real not null);  -- periodic tasks' last tick'''
 
 INDEXES = '''create index if not exists jobs_owner on jobs(owner, created);
 create index if not exists jobs_state on jobs(state, created);
@@ -231,13 +232,6 @@ def beat(self:JobStore, me:str) -> bool:
         return bool(self.db.conn.changes())
 
 @patch
-def secret(self:JobStore, name:str='csrf') -> bytes:
-    "A random secret kept in the store, the same for every process that shares it"
-    with _immediate(self) as db:
-        db.execute('insert or ignore into secrets (name, value) values (?,?)', [name, random_bytes(32).hex()])
-        return bytes.fromhex(db.q('select value from secrets where name=?', [name])[0]['value'])
-
-@patch
 def workers(self:JobStore) -> list:
     "The registered workers"
     with self.lock: return [AttrDict(r) for r in self.db.q('select * from workers')]
@@ -353,11 +347,33 @@ def sign_owner(key:bytes, owner:str) -> str:
     "The cookie value for `owner`: the id, a dot, and 128 bits of its HMAC-SHA256 under `key`"
     return f"{owner}.{base64.urlsafe_b64encode(hmac.new(key, owner.encode(), 'sha256').digest()[:16]).rstrip(b'=').decode()}"
 
+def _key_file(p:Path) -> str:
+    "The key kept in file `p`, created once if it is missing (by one of several processes starting at once)"
+    if not p.exists():
+        tmp = p.with_name(f'{p.name}.{os.getpid()}.tmp')
+        tmp.write_text(str(uuid.uuid4()))
+        try: os.link(tmp, p)  # atomic: exactly one process's key becomes the file
+        except FileExistsError: pass
+        finally: tmp.unlink()
+    return p.read_text().strip()
+
+def app_secret(app, fname:str='.sesskey') -> bytes:
+    "The app's own secret: its `SessionMiddleware`'s key (FastHTML's session key), else the key file `fname` as FastHTML keeps one"
+    for m in getattr(app, 'user_middleware', ()):
+        if isinstance(m.cls, type) and issubclass(m.cls, SessionMiddleware):
+            if (k:=m.kwargs.get('secret_key') or next(iter(m.args), None)): return str(k).encode()
+    try: return _key_file(Path(fname)).encode()
+    except OSError as e:
+        raise RuntimeError(f'bgtasks needs a secret to sign its cookies: give the app a SessionMiddleware with a secret_key, '
+                           f'or let it create the key file {fname!r} in {os.getcwd()} ({e})') from None
+
+def app_key(app, purpose:str) -> bytes:
+    "A key for one `purpose` (owner cookies, CSRF tokens), derived from the app's secret"
+    return hmac.new(app_secret(app), f'bgtasks {purpose}'.encode(), 'sha256').digest()
+
 def _owner_key(runner) -> bytes:
-    "The key that signs owner cookies, kept in `runner`'s store (an empty key while the store is unreachable: nothing verifies)"
-    if (k:=getattr(runner, 'owner_key', None)): return k
-    try: k = runner.owner_key = runner.store.secret('owner')
-    except Exception as e: logger.warning('cannot read the owner key from the job store: %s', e); return b''
+    "The key that signs owner cookies, from the secret of `runner`'s app (read the first time it is needed)"
+    if not (k:=getattr(runner, 'owner_key', None)): k = runner.owner_key = app_key(runner.app, 'owner')
     return k
 
 def owner_of(key:bytes, value:str|None) -> str|None:

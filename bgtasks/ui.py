@@ -21,7 +21,7 @@ from fasthtml.svg import Svg, Rect
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.routing import Route
 from .task import owner_id, registry
-from .tracking import STATES, Jobs
+from .tracking import STATES, Jobs, app_key
 
 # %% ../nbs/04_progress_ui.ipynb #083d105d
 LIVE = ('queued', 'running')
@@ -235,8 +235,8 @@ class _Same(NotStr):
     def __deepcopy__(self, memo): return self
 
 def csrf_token(jobs, owner:str) -> str:
-    "The token a session's actions must carry: an HMAC of its owner id under a secret that the job store keeps"
-    if not (key:=getattr(jobs, '_csrf_key', None)): key = jobs._csrf_key = jobs.store.secret()
+    "The token a session's actions must carry: an HMAC of its owner id under a key derived from the app's secret"
+    if not (key:=getattr(jobs, '_csrf_key', None)): key = jobs._csrf_key = app_key(jobs.app, 'csrf')
     return hmac.new(key, owner.encode(), 'sha256').hexdigest()[:32]
 
 def _csrf_ok(jobs, req) -> bool:
