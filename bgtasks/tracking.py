@@ -685,7 +685,8 @@ def recover(self:Jobs) -> dict:
 @patch
 async def start(self:Jobs):
     "Recover unfinished jobs, then start batching writes, the workers and the keeper"
-    if self.backend or self.eager: return  # Dramatiq workers run the jobs, in their own processes; eager jobs run at `.bg()`
+    if self.eager: return  # eager jobs run at `.bg()`
+    if self.backend: return self.backend.watch()  # Dramatiq workers run the jobs, in their own processes; this one watches Redis
     self.starts = getattr(self, 'starts', 0)+1
     if self.starts>1: return  # already running, e.g. a second test client on the same app
     self.loop,self.queue,self.stopping,self.poked = asyncio.get_running_loop(),JobQueue(),False,asyncio.Event()
@@ -870,7 +871,8 @@ async def _work(self:Jobs):
 @patch
 async def stop(self:Jobs):
     "Stop taking work, let running jobs finish within `grace` seconds, leave the rest queued for any process"
-    if self.backend or self.eager: return
+    if self.eager: return
+    if self.backend: return self.backend.unwatch()
     self.starts -= 1
     if self.starts>0: return
     self.stopping,was_running,waiting = True,len(self.running),sum(j is not None for j in self.queue.jobs)
