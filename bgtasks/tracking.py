@@ -469,8 +469,13 @@ class Jobs:
         if prefix:  # first, so that a failure here leaves the app, and the process, as they were
             from bgtasks.ui import mount_ui  # the routes and components of the progress lesson
             mount_ui(self)
-        app.user_middleware.append(Middleware(OwnerMiddleware, jobs=self))
-        app.middleware_stack = None
+        mw = Middleware(OwnerMiddleware, jobs=self)
+        app.user_middleware.insert(0, mw)
+        app.middleware_stack,build = None,app.build_middleware_stack
+        def outermost():  # the app's own middleware, added later, runs inside ours: the jobs it creates are owned and held too
+            app.user_middleware[:] = [mw, *(m for m in app.user_middleware if m is not mw)]
+            return build()
+        app.build_middleware_stack = outermost
         inner = app.router.lifespan_context
         @asynccontextmanager
         async def lifespan(a):
