@@ -109,7 +109,7 @@ def dashboard(service_url:str, # Base URL of the slow service
             P('Each button starts a background job; its status below updates itself until the job has ended.'),
             Style(_DEMO_CSS),
             Div(Button('Call the slow service', hx_post='/submit', hx_target='#latest'),
-                Button(f'Update all users', hx_post='/update_users', hx_target='#latest'),
+                Button('Update all users', hx_post='/update_users', hx_target='#latest'),
                 Form(Input(type='file', name='file', accept='.csv', aria_label='CSV file'), Button('Import CSV'),
                      hx_post='/upload', hx_target='#latest', hx_encoding='multipart/form-data'),
                 cls='demo-actions'),

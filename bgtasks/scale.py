@@ -436,7 +436,6 @@ return 1"""
 @patch
 def _fire(self:RedisBackend, jobs, name:str, s:AttrDict, now:float) -> Job|None:
     "Move schedule `name` on to its latest due tick, if no other process did first, and send that tick's job"
-    from bgtasks.shared import _ticks  # the periodic tasks of the shared-store lesson
     if not hasattr(self, '_tick_script'): self._tick_script = self.store.r.register_script(_TICK)
     k = f'{self.store.prefix}schedule:{name}'
     last = self.store.r.get(k)

@@ -11,8 +11,8 @@ __all__ = ['LIVE', 'STYLE', 'SSE_EXT', 'STATIC', 'ASSETS', 'duration', 'JobStatu
 
 # %% ../nbs/04_progress_ui.ipynb #96f8ff0f
 import asyncio, hmac, json, shutil, subprocess
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from importlib.resources import files
 from urllib.parse import urlencode
 from pathlib import Path
