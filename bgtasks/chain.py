@@ -11,7 +11,7 @@ __all__ = ['Chain']
 import threading
 from fastcore.basics import patch
 from starlette.background import BackgroundTask
-from .task import Job, logger
+from .task import Job, logger, runner_now
 
 # %% ../nbs/01_chain.ipynb #97dc7d79
 class Chain(BackgroundTask):
@@ -20,9 +20,10 @@ class Chain(BackgroundTask):
         if on_error not in ('stop','continue'): raise ValueError(f"on_error must be 'stop' or 'continue', not {on_error!r}")
         for j in jobs:
             if not isinstance(j, Job): raise TypeError(f'Chain takes jobs (made with `task.bg`), not {type(j).__name__}')
-        if getattr(Job.runner, 'workers', 1)==0:
+        r = self.runner = jobs[0].runner if jobs else runner_now()  # the steps' `Jobs`
+        if getattr(r, 'workers', 1)==0:
             raise NotImplementedError('a Chain runs in the process that builds it: set that Jobs up with workers >= 1')
-        if (r:=Job.runner) and not all(getattr(j, 'held', False) for j in jobs):  # not a request's: `bg` handed them over
+        if r and not all(getattr(j, 'held', False) for j in jobs):  # not a request's: `bg` handed them over
             if getattr(r, 'backend', None):
                 raise NotImplementedError('with the Redis backend, build a Chain in a request handler, from jobs created in that request')
             if getattr(r, 'loop', None) and threading.get_ident()!=r.loop_thread: raise NotImplementedError(
@@ -32,7 +33,7 @@ class Chain(BackgroundTask):
         for j in jobs: j.chain = self  # a runner's workers leave chained jobs to their chain
 
     async def __call__(self):
-        if getattr(Job.runner, 'backend', None): return  # Dramatiq workers run the steps (the scale-out lesson)
+        if getattr(self.runner, 'backend', None): return  # Dramatiq workers run the steps (the scale-out lesson)
         failed = None
         for j in self.jobs:
             if failed and self.on_error=='stop': j.cancel(f'skipped: {failed.task.name} failed')

@@ -446,7 +446,7 @@ def _fire(self:RedisBackend, jobs, name:str, s:AttrDict, now:float) -> Job|None:
     due,s.next = _ticks(s, float(last), now)
     if due is None or not self._tick_script(keys=[k], args=[last, repr(due)]): return None
     if not s.catch_up and now-due>jobs.late: return None  # missed while everything was down
-    job = Job(s.task, json.loads(s.args), owner=None)
+    job = Job(s.task, json.loads(s.args), owner=None, runner=jobs)
     job.args_json,job.key = s.args,f'{name}@{due:.3f}'
     return self.enqueue(job)
 

@@ -53,7 +53,7 @@ def _fire(self:Jobs, name:str, s:AttrDict, now:float) -> Job|None:
         if due is None: return None
         db.execute('update schedules set last=? where name=?', [due, name])
         if not s.catch_up and now-due>self.late: return None  # missed while everything was down
-        job = Job(s.task, json.loads(s.args), owner=None)
+        job = Job(s.task, json.loads(s.args), owner=None, runner=self)
         job.args_json,job.key,job.worker = s.args,f'{name}@{due:.3f}',self.me
         db.execute(_UPSERT.format(_ROW), _values(job))
     self.live[job.id] = job

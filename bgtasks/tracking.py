@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import PlainTextResponse
-from .task import Job, ENDED, Cancelled, registry, current_session, logger, new_id, _now, _state_lock
+from .task import Job, ENDED, Cancelled, registry, current_runner, current_session, logger, new_id, _now, _state_lock
 from .policy import close_process_pool, _bound, _global_limit
 
 # %% ../nbs/03_tracking.ipynb #d60bf27a
@@ -415,11 +415,12 @@ class OwnerMiddleware:
                     msg = {**msg, 'headers': [*msg.get('headers', ()), (b'set-cookie', ck.encode())]}
             await send(msg)
         # a websocket's jobs are not held: the socket may stay open for hours
-        t1,t2 = current_session.set(slot),current_jobs.set(created if http else None)
+        t1,t2,t3 = current_session.set(slot),current_jobs.set(created if http else None),current_runner.set(runner)
         try: await self.app(scope, receive, send_stored if http else send)
         finally:
             current_session.reset(t1)
             current_jobs.reset(t2)
+            current_runner.reset(t3)
             if created: await runner.accepted(created)  # no response started (the handler raised): still run them
 
 # %% ../nbs/03_tracking.ipynb #ca8de6f0
@@ -484,9 +485,27 @@ class Jobs:
                 async with inner(a) as state: yield state
             finally: await self.stop()
         app.router.lifespan_context = lifespan
-        Job.runner = self
+        self.previous,self.closed,Job.runner = Job.runner,False,self  # the process's default runner, until `close`
 
     def __repr__(self): return f'Jobs({self.store.path!r}, workers={self.workers})'
+
+# %% ../nbs/03_tracking.ipynb #88c02611
+@patch
+def close(self:Jobs):
+    "Stop being the process's default runner, and hand that role back to the `Jobs` that had it before; stored jobs stay readable"
+    self.closed = True
+    if Job.runner is not self: return
+    prev = self.previous
+    while prev is not None and prev.closed: prev = prev.previous
+    Job.runner = prev
+
+@patch
+@contextmanager
+def use(self:Jobs):
+    "Send the jobs made in this block, outside a request, to this `Jobs` (a script's or a notebook's explicit choice)"
+    tok = current_runner.set(self)
+    try: yield self
+    finally: current_runner.reset(tok)
 
 # %% ../nbs/03_tracking.ipynb #82cfa6f9
 class StoreUnavailable(HTTPException):
@@ -541,7 +560,7 @@ async def ended(self:Jobs, job:Job, timeout:float=None):
 def _load(self:Jobs, r:AttrDict) -> Job:
     "The live job for record `r`, or one rebuilt from it"
     if (job:=self.live.get(r.id)): return job
-    job = Job(registry[r.task], r.args, id=r.id, owner=r.owner)
+    job = Job(registry[r.task], r.args, id=r.id, owner=r.owner, runner=self)
     for k in ('state','attempts','done','total','message','error','result','run_at','worker','key','expires'): setattr(job, k, r[k])
     job.created,job.started,job.finished = [r[k] and datetime.fromisoformat(r[k]) for k in ('created','started','finished')]
     self.live[r.id] = job
@@ -829,10 +848,12 @@ def run_here(self:Job) -> int|None:
     self.attempts += 1
     mine = self.attempts
     self.save()
+    tok = current_runner.set(self.runner)  # as in `Job.run`: a job this job starts goes to the same `Jobs`
     try:
         args,kwargs = _bound(self)
         text,exc = json.dumps(self.task.fn(*args, **kwargs), allow_nan=False),None
     except BaseException as e: text,exc = None,e  # a worker thread has no cancellation to pass on
+    current_runner.reset(tok)
     with _state_lock:
         if self.state!='running' or self.attempts!=mine: return mine  # shutdown put it back in line: the next start runs it
         self.finished = _now()
@@ -1022,9 +1043,3 @@ def wait(self:Jobs, id:str, timeout:float=10) -> AttrDict:
     "Wait until job `id` has ended and return it"
     waitfor(lambda: (r:=self.get(id)) and r.state not in ('queued','running'), timeout=timeout)
     return self.get(id)
-
-# %% ../nbs/03_tracking.ipynb #88c02611
-@patch
-def close(self:Jobs):
-    "Stop being the runner of new jobs; stored jobs stay readable"
-    if Job.runner is self: Job.runner = None
