@@ -44,24 +44,21 @@ def _bound(job):
     ba = inspect.BoundArguments(job.task.sig, dict(job.args))
     return ba.args, ba.kwargs | ({'job': job} if job.task.wants_job else {})
 
-def _run_by_name(name, args):
-    "Run registered task `name` with JSON `args` (in a process pool worker)"
-    from bgtasks.task import registry
-    t = registry[name]
+def _run_in_child(t, args):
+    "Run task `t` with JSON `args` in a process pool worker, where `t` arrived by its name"
     ba = inspect.BoundArguments(t.sig, dict(args))
     return t.fn(*ba.args, **ba.kwargs)
 
 # %% ../nbs/02_async.ipynb #e2a9d9fc
-_pool,_pool_names = None,set()
+_pool,_pool_forked = None,0.
 
-def process_pool(names=()) -> ProcessPoolExecutor:
-    "The shared process pool, restarted if a task in `names` was defined after it forked"
-    global _pool,_pool_names
-    if _pool is None or not set(names)<=_pool_names:
-        from bgtasks.task import registry
+def process_pool(t=None) -> ProcessPoolExecutor:
+    "The shared process pool, restarted if task `t` was defined after it forked"
+    global _pool,_pool_forked
+    if _pool is None or (t is not None and t.defined>=_pool_forked):
         if _pool: _pool.shutdown(wait=False)
         _pool = ProcessPoolExecutor(mp_context=multiprocessing.get_context('fork'))
-        _pool_names = set(registry)
+        _pool_forked = time.monotonic()  # its workers fork when the first job arrives, after this
         # in a multiprocessing child (e.g. a uvicorn worker) close before the exit handler joins children
         multiprocessing.util.Finalize(_pool, close_process_pool, exitpriority=10)
     return _pool
@@ -78,7 +75,7 @@ async def call(self:Policy, job):
     "Run the job's function once, on the loop, in a thread or in a process"
     fn = job.task.fn
     if self.process:
-        fut = process_pool([job.task.name]).submit(_run_by_name, job.task.name, job.args)
+        fut = process_pool(job.task).submit(_run_in_child, job.task, job.args)
         return await asyncio.wrap_future(fut)
     args,kwargs = _bound(job)
     if inspect.iscoroutinefunction(fn): return await fn(*args, **kwargs)

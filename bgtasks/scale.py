@@ -25,9 +25,7 @@ from fastcore.basics import AttrDict, patch
 from starlette.exceptions import HTTPException
 from .task import Job, Task, ENDED, registry, logger, new_id, _json, _now
 from .policy import Policy, _bound, _global_limit
-from .tracking import STATES, COLUMNS, _row, _iso
-from .ui import LIVE
-from .shared import _ticks
+from .store import COLUMNS, LIVE, STATES, _row, _iso
 
 # %% ../nbs/06_scale_out.ipynb #9f71f024
 def safe_url(url:str) -> str:
@@ -441,9 +439,9 @@ def _fire(self:RedisBackend, jobs, name:str, s:AttrDict, now:float) -> Job|None:
     last = self.store.r.get(k)
     if last is None:  # a new schedule counts from now
         self._tick_script(keys=[k], args=['', repr(now)])
-        s.next = _ticks(s, now, now)[1]
+        s.next = s.ticks(now, now)[1]
         return None
-    due,s.next = _ticks(s, float(last), now)
+    due,s.next = s.ticks(float(last), now)
     if due is None or not self._tick_script(keys=[k], args=[last, repr(due)]): return None
     if not s.catch_up and now-due>jobs.late: return None  # missed while everything was down
     job = Job(s.task, json.loads(s.args), owner=None, runner=jobs)

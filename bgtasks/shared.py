@@ -9,10 +9,12 @@ __all__ = ['app_jobs', 'run_worker', 'worker_main']
 
 # %% ../nbs/03b_shared.ipynb #de4ff6ee
 import argparse, asyncio, importlib, json, logging, math, os, signal, subprocess, sys, time
+from functools import partial
 from croniter import croniter
 from fastcore.basics import AttrDict, patch
 from .task import Job, Task, registry, logger
-from .tracking import Jobs, JobStore, _UPSERT, _ROW, _values, _immediate
+from .store import JobStore, _UPSERT, _ROW, _values, _immediate
+from .tracking import Jobs
 
 # %% ../nbs/03b_shared.ipynb #61b41d38
 def _ticks(s:AttrDict, last:float, now:float) -> tuple:
@@ -35,7 +37,8 @@ def periodic(self:Jobs, t:Task, # The task to run; `args` must fit its signature
     if every is not None and (not isinstance(every, (int,float)) or not every>0): raise ValueError(f'every must be seconds > 0, got {every!r}')
     if cron is not None and not croniter.is_valid(cron): raise ValueError(f'not a cron expression: {cron!r}')
     name = name or t.name
-    self.schedules[name] = AttrDict(task=t, every=every, cron=cron, catch_up=catch_up, args=t._encode(**args), next=None)
+    s = self.schedules[name] = AttrDict(task=t, every=every, cron=cron, catch_up=catch_up, args=t._encode(**args), next=None)
+    s.ticks = partial(_ticks, s)  # what a store that fires schedules asks (the Redis one too)
     return name
 
 # %% ../nbs/03b_shared.ipynb #8b335c34

@@ -6,7 +6,7 @@ Docs: https://bgtasks.github.io/bgtasks/task.html.md"""
 
 # %% auto #0
 __all__ = ['logger', 'current_owner', 'current_session', 'current_runner', 'OPTIONS', 'registry', 'MAX_DEPTH', 'ENDED',
-           'owner_id', 'Task', 'task', 'random_bytes', 'new_id', 'Job', 'runner_now', 'Cancelled']
+           'owner_id', 'Task', 'task_named', 'task', 'random_bytes', 'new_id', 'Job', 'runner_now', 'Cancelled']
 
 # %% ../nbs/00_task.ipynb #2ab7b65e
 import base64, inspect, json, logging, math, os, sys, threading, time, traceback
@@ -52,12 +52,17 @@ class Task:
         self.sig = sig.replace(parameters=[p for p in sig.parameters.values() if p.name!='job'])
         self.by_name = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in self.sig.parameters.values())
         update_wrapper(self, fn)
-        registry[self.name] = self
+        registry[self.name],self.defined = self,time.monotonic()
 
     def __call__(self, *args, **kwargs): return self.fn(*args, **kwargs)
     def __repr__(self): return f'Task({self.name})'
+    def __reduce__(self): return task_named, (self.name,)  # pickled by name
 
 registry = {}
+
+def task_named(name:str) -> Task:
+    "The task registered as `name`"
+    return registry[name]
 
 # %% ../nbs/00_task.ipynb #0fcfe8c9
 def task(fn=None, *,
