@@ -711,8 +711,7 @@ def delete(self:Jobs, id:str) -> bool:
     "Delete job `id` if it has ended; `True` if it was deleted"
     self._fresh()
     if not (r:=self.store.get(id)) or r.state not in ENDED: return False
-    if self.backend: self.store.delete(r)  # Redis: the record and its index entries
-    else: self.store._exec(f"delete from jobs where id=? and state in {ENDED}", [id])
+    self.store.delete(r)
     self.live.pop(id, None)
     return True
 
