@@ -139,7 +139,7 @@ def worker_main(args=None):
     if jobs.backend and not a.db:  # the scale-out lesson: Dramatiq workers
         from bgtasks.scale import worker_main as dramatiq_main
         return dramatiq_main([a.app, *(['-p', str(a.processes)] if a.processes else []), *(['-t', str(a.threads)] if a.threads else [])])
-    if a.db: jobs.store = JobStore(a.db)
+    if a.db: jobs.store = jobs.batch.store = JobStore(a.db)
     jobs.workers = a.threads or jobs.workers or 4
     if (a.processes or 1)>1:  # one child per process, each with `-p 1`; a signal to this one goes to them all
         cmd = [sys.executable, '-c', 'from bgtasks.shared import worker_main; worker_main()', a.app, '-p', '1', '-t', str(jobs.workers), *(['--db', a.db] if a.db else [])]

@@ -6,7 +6,7 @@ Docs: https://bgtasks.github.io/bgtasks/tracking.html.md"""
 
 # %% auto #0
 __all__ = ['current_jobs', 'OWNER_COOKIE', 'sign_owner', 'app_secret', 'app_key', 'owner_of', 'OwnerMiddleware', 'Jobs',
-           'StoreUnavailable', 'JobQueue', 'in_thread']
+           'StoreUnavailable', 'Batcher', 'JobQueue', 'in_thread']
 
 # %% ../nbs/03_tracking.ipynb #833b9368
 import asyncio, base64, hmac, inspect, json, os, re, threading, time, uuid, warnings, weakref
@@ -114,8 +114,6 @@ class OwnerMiddleware:
 # %% ../nbs/03_tracking.ipynb #ca8de6f0
 class Jobs:
     "Durable jobs for `app`: a `JobStore`, workers run by the app's lifespan, per-session owners"
-    batch_wait = 0.002 # Seconds a batch of writes collects changes before it is written (see "Writing in batches")
-    retry_wait = 1. # Seconds before changes that failed to be written are tried again
     check_every = 0.25 # Seconds between looks at the store for free jobs that are due (see "Claims" in the store lesson)
     beat_every = 1. # Seconds between heartbeats, and between looks for dead processes and cancel requests
     ahead = 16 # Free jobs a process claims per worker beyond those running, in one statement
@@ -153,8 +151,7 @@ class Jobs:
         self.loop,self.queue,self.tasks,self.running,self.stopping,self.recovered = None,None,[],{},False,None
         self.me,self.keeper,self.poked,self.seen,self.more,self.schedules,self.siblings = None,None,None,{},False,{},0  # see "Claims" in the store lesson
         self.idle_warned = False  # see `_warn_idle`
-        self.pending,self.inflight,self.plock,self.wlock = {},{},threading.Lock(),threading.Lock()  # see "Writing in batches"
-        self.batching,self.scheduled,self.collecting,self.writing = False,False,None,None
+        self.batch = Batcher(self.store, self._done)  # see "Writing in batches"
         if prefix:  # first, so that a failure here leaves the app, and the process, as they were
             self.mount()  # the routes and pages of the progress lesson (`bgtasks.ui` adds this method)
         mw = Middleware(OwnerMiddleware, jobs=self)
@@ -217,11 +214,11 @@ def add(self:Jobs, job:Job) -> Job:
     if not self.loop and not self.idle_warned: self._warn_idle(job)
     if job.key is not None and (got:=self._add_keyed(job)) is not job: return got
     self.live[job.id] = job
-    job.held = created is not None and self.batching  # the request's middleware hands it over
+    job.held = created is not None and self.batch.on  # the request's middleware hands it over
     if job.held: created.append(job)
     if job.key is None: self.save(job, new=True)
     elif not job.held: self._hand_over(job)
-    if not job.held and self.batching and threading.get_ident()!=self.loop_thread: self.flush()
+    if not job.held and self.batch.on and threading.get_ident()!=self.loop_thread: self.batch.flush()
     if (e:=getattr(job, 'store_error', None)): raise e
     return job
 
@@ -291,32 +288,53 @@ def follow(self:Jobs, job:Job, timeout:float=None) -> bool:
     job._end()
     return True
 
-# %% ../nbs/03_tracking.ipynb #0fea8f57
-@patch
-def save(self:Jobs, job:Job, new:bool=False):
-    "Note that `job` changed (or, if `new`, was created) for the next batch; when not batching, write it now"
-    if self.backend:
-        self.store.save(job)
-        if job.state in ENDED: job._end()
-        return
-    if job.state in ENDED and job.expires is None and (k:=self._keep_for(job)) is not None: job.expires = time.time()+k
-    if not new and job.state=='queued' and job.run_at and job.worker is None: self.later(max(0., job.run_at-time.time()), self.poke)
-    with self.plock:
-        was = self.pending.get(job.id)
-        self.pending[job.id] = (job, new or bool(was and was[1]))
-        first,self.scheduled = not self.scheduled,True
-    if not self.batching: self.flush()
-    elif first:  # the batch's first change: write the batch `batch_wait` seconds from now
-        if threading.get_ident()==self.loop_thread: self.loop.call_later(self.batch_wait, self.flush)
-        else: self.loop.call_soon_threadsafe(self.loop.call_later, self.batch_wait, self.flush)
+# %% ../nbs/03_tracking.ipynb #batch0c1
+class Batcher:
+    "Changes to jobs, written to `store` together: one transaction per batch, `wait` seconds after the batch's first change"
+    def __init__(self, store, # A `JobStore` (anything with its `write`)
+                 done=None, # `done(batch)`, called after each write (on the loop, while batching) with `{id: (job, new)}`
+                 wait:float=0.002, # Seconds a batch collects changes before it is written
+                 retry_wait:float=1.): # Seconds before changes that failed to be written are tried again
+        self.store,self.done,self.wait,self.retry_wait = store,done,wait,retry_wait
+        self.pending,self.inflight,self.plock,self.wlock = {},{},threading.Lock(),threading.Lock()
+        self.loop,self.loop_thread,self.scheduled,self.collecting,self.writing = None,None,False,None,None
 
-@patch
-def _keep_for(self:Jobs, job:Job) -> float|None:
-    "Seconds to keep `job` once it has ended: its task's `keep`, else the setup's"
-    return self.keep if job.task.keep is None else job.task.keep
+    def start(self):
+        "Batch from now on, flushing on the running event loop"
+        self.loop,self.loop_thread,self.collecting,self.writing = asyncio.get_running_loop(),threading.get_ident(),None,None
 
+    def stop(self):
+        "Stop batching and write what is pending: from now on each change is written at once"
+        self.loop = None
+        self.flush()
+
+    @property
+    def on(self) -> bool: return self.loop is not None
+    @property
+    def busy(self) -> bool: return bool(self.pending or self.inflight)
+
+    def call(self, delay:float, f):
+        "Call `f` on the loop `delay` seconds from now, from any thread"
+        if threading.get_ident()==self.loop_thread: self.loop.call_later(delay, f)
+        else: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
+
+    def note(self, job, new:bool=False):
+        "Add `job`'s change (with `new`, the job itself) to the next batch; when not batching, write it now"
+        with self.plock:
+            was = self.pending.get(job.id)
+            self.pending[job.id] = (job, new or bool(was and was[1]))
+            first,self.scheduled = not self.scheduled,True
+        if not self.on: self.flush()
+        elif first: self.call(self.wait, self.flush)  # the batch's first change: write it `wait` seconds from now
+
+    def fresh(self):
+        "Write whatever is pending, so that a read sees every change made before it"
+        if self.pending or self.inflight: self.flush()
+
+
+# %% ../nbs/03_tracking.ipynb #batch0c2
 @patch
-def flush(self:Jobs) -> int:
+def flush(self:Batcher) -> int:
     "Write every pending change now, in one transaction, in this thread; return how many jobs were written"
     with self.wlock:
         with self.plock:
@@ -324,37 +342,38 @@ def flush(self:Jobs) -> int:
             self.writing,self.collecting = self.collecting,None  # who waits for this batch
         if not batch: return 0
         try: self.store.write([j for j,n in batch.values() if n], [j for j,n in batch.values() if not n])
-        except Exception as e:
-            logger.error('could not store %d job(s): %s', len(batch), e, exc_info=e)
-            with self.plock:
-                for id,(j,n) in batch.items():
-                    if n: j.store_error = StoreUnavailable(e)  # whoever is waiting for it gets the error (a 503)
-                    else: self.pending.setdefault(id, (j,n))  # kept, and tried again
-            kept,batch = len(batch),{id:(j,n) for id,(j,n) in batch.items() if n}  # `_done` must not end the kept ones
-            if self.batching and kept>len(batch): self.loop.call_soon_threadsafe(self.loop.call_later, self.retry_wait, self.flush)
+        except Exception as e: batch = self._failed(batch, e)
         finally:
             with self.plock: self.inflight,waiting,self.writing = {},self.writing,None
     if self.loop and threading.get_ident()!=self.loop_thread:
-        try: self.loop.call_soon_threadsafe(self._done, batch, waiting)
-        except RuntimeError: self._done(batch)  # the loop has closed
-    else: self._done(batch, waiting)
+        try: self.loop.call_soon_threadsafe(self._wrote, batch, waiting)
+        except RuntimeError: self._wrote(batch)  # the loop has closed
+    else: self._wrote(batch, waiting)
     return len(batch)
 
 @patch
-def _done(self:Jobs, batch:dict, waiting=None):
-    "After a write, on the workers' loop: queue new jobs nobody holds, end ended ones, wake whoever `waiting` for the batch"
-    for job,new in batch.values():
-        if getattr(job, 'store_error', None): continue
-        if new and not job.held: self._hand_over(job)
-        if job.state in ENDED: job._end()
+def _failed(self:Batcher, batch:dict, e:Exception) -> dict:
+    "After a failed write: new jobs get the error, changes are kept to be tried again; return the new jobs"
+    logger.error('could not store %d job(s): %s', len(batch), e, exc_info=e)
+    with self.plock:
+        for id,(j,n) in batch.items():
+            if n: j.store_error = StoreUnavailable(e)  # whoever is waiting for it gets the error (a 503)
+            else: self.pending.setdefault(id, (j,n))  # kept, and tried again
+    new = {id:(j,n) for id,(j,n) in batch.items() if n}  # `done` must not see the kept ones
+    if self.on and len(new)<len(batch): self.loop.call_soon_threadsafe(self.loop.call_later, self.retry_wait, self.flush)
+    return new
+
+@patch
+def _wrote(self:Batcher, batch:dict, waiting=None):
+    "After a write: tell `done`, then wake whoever waits for the batch"
+    if self.done: self.done(batch)
     if waiting and not waiting.done(): waiting.set_result(None)
 
-# %% ../nbs/03_tracking.ipynb #b746eb26
 @patch
-async def written(self:Jobs, *jobs:Job):
+async def written(self:Batcher, *jobs):
     "Wait until every change made so far to `jobs` is stored; raise if storing a new one failed"
-    if self.loop is not asyncio.get_running_loop(): self._fresh()  # not the workers' loop: write them from here
-    while self.batching:
+    if self.loop is not asyncio.get_running_loop(): self.fresh()  # not the batches' loop: write them from here
+    while self.on:
         with self.plock:  # the future of the batch that holds the first unwritten change
             if any(j.id in self.pending for j in jobs): w = self.collecting = self.collecting or self.loop.create_future()
             elif any(j.id in self.inflight for j in jobs): w = self.writing = self.writing or self.loop.create_future()
@@ -362,6 +381,37 @@ async def written(self:Jobs, *jobs:Job):
         await w
     for j in jobs:
         if (e:=getattr(j, 'store_error', None)): raise e
+
+
+# %% ../nbs/03_tracking.ipynb #0fea8f57
+@patch
+def save(self:Jobs, job:Job, new:bool=False):
+    "Note that `job` changed (or, if `new`, was created): written with the next batch, or at once when not batching"
+    if self.backend:
+        self.store.save(job)
+        if job.state in ENDED: job._end()
+        return
+    if job.state in ENDED and job.expires is None and (k:=self._keep_for(job)) is not None: job.expires = time.time()+k
+    if not new and job.state=='queued' and job.run_at and job.worker is None: self.later(max(0., job.run_at-time.time()), self.poke)
+    self.batch.note(job, new)
+
+@patch
+def _keep_for(self:Jobs, job:Job) -> float|None:
+    "Seconds to keep `job` once it has ended: its task's `keep`, else the setup's"
+    return self.keep if job.task.keep is None else job.task.keep
+
+@patch
+def _done(self:Jobs, batch:dict):
+    "After a write, on the workers' loop: queue new jobs nobody holds, end ended ones"
+    for job,new in batch.values():
+        if getattr(job, 'store_error', None): continue
+        if new and not job.held: self._hand_over(job)
+        if job.state in ENDED: job._end()
+
+@patch
+async def written(self:Jobs, *jobs:Job):
+    "Wait until every change made so far to `jobs` is stored; raise if storing a new one failed"
+    await self.batch.written(*jobs)
 
 @patch
 async def accepted(self:Jobs, created:list):
@@ -376,7 +426,7 @@ async def accepted(self:Jobs, created:list):
 @patch
 def _fresh(self:Jobs):
     "Write whatever is pending, so that a read sees every change made before it"
-    if self.pending or self.inflight: self.flush()
+    self.batch.fresh()
 
 # %% ../nbs/03_tracking.ipynb #143867e2
 @patch
@@ -402,12 +452,12 @@ async def start(self:Jobs):
     self.starts = getattr(self, 'starts', 0)+1
     if self.starts>1: return  # already running, e.g. a second test client on the same app
     self.loop,self.queue,self.stopping,self.poked = asyncio.get_running_loop(),JobQueue(),False,asyncio.Event()
-    self.loop_thread,self.collecting,self.writing = threading.get_ident(),None,None
+    self.loop_thread = threading.get_ident()
     if self.workers:
         self.me = new_id()
         self.store.register(self.me)
     self.recovered = self.recover()
-    self.batching = True
+    self.batch.start()
     if self.workers:
         self.threads = ThreadPoolExecutor(self.workers, thread_name_prefix='bgtasks-worker')  # see "The workers"
         self.tasks = [asyncio.create_task(self._work(), name=f'bgtasks-worker-{i}') for i in range(self.workers)]
@@ -601,8 +651,7 @@ async def stop(self:Jobs):
     for job in left:
         with _state_lock: job.state,job.started,job.finished,job.error,job.worker = 'queued',None,None,None,None
         self.save(job)
-    self.batching = False  # from here on `save` writes at once
-    self.flush()
+    self.batch.stop()  # from here on `save` writes at once
     if left: logger.warning('shutdown: %d running job(s) left queued for the next start', len(left))
     if self.me: self.store.unregister(self.me)  # what it held is free for any process
     for job in self.queue.jobs:
@@ -719,7 +768,7 @@ def delete(self:Jobs, id:str) -> bool:
 def drain(self:Jobs, timeout:float=10) -> bool:
     "Wait until this process has no due job left to run, nor a change left to write; `True` unless `timeout` passed first"
     end = time.monotonic()+timeout
-    while self.loop and (self.pending or self.inflight or (self.me and self.store.busy(self.me))):
+    while self.loop and (self.batch.busy or (self.me and self.store.busy(self.me))):
         if time.monotonic()>end: return False
         time.sleep(0.01)
     self._fresh()
