@@ -4,11 +4,12 @@ Reports, in one run (results go to bench/shared_results.json):
 1. Durable no-op jobs/s with 1, 2 and 4 worker processes sharing one file. `--jobs` free jobs are stored with a start time
    a few seconds ahead; the processes (`bgtasks.shared.run_worker`, 4 job workers each) start and register meanwhile, and
    the rate is jobs / (last job's finish - that start time). Against it, the single-process figure as the tracking lesson
-   runs it: one process creating its own jobs with `.bg` (claimed as they are stored) and running them.
+   runs it: one process creating its own jobs with `.bg` (claimed as they are stored) and running them, for a `def` task
+   (run on the workers' threads) and an `async def` one (run on the event loop).
 2. Restart after `kill -9`: a process creates `--pending` jobs (claimed by it as they are stored) and is killed while the
    first are running; a new process starts on the file. Time from the new process's start until all are done, against a
    cold run: a new process on a file holding the same number of free jobs that nobody ever claimed. Goal: at most 1.2x.
-With `--before DIR` (a checkout of an earlier version), that version's single-process figure is measured in the same rounds.
+With `--before DIR` (a checkout of an earlier version), that version's single-process figures are measured in the same rounds.
 Each figure is the median of `--rounds` rounds; the cases alternate within a round so drift hits them all.
 
 Rerun: python bench/shared_store.py [--jobs 20000] [--pending 10000] [--rounds 3] [--before DIR]
@@ -24,6 +25,8 @@ app = Starlette()
 jobs = Jobs(app, os.environ['BENCH_DB'], workers=4, prefix=None)
 @task
 def noop(i:int): return i
+@task
+async def anoop(i:int): return i
 '''
 RUN = '''
 import asyncio, os, sys, time
@@ -37,7 +40,8 @@ async def main():
         return await run_worker(jobs)
     async with jobs.app.router.lifespan_context(jobs.app):  # 'create': make N jobs here, then run them (or be killed)
         n,t0 = int(os.environ['N']),time.time()
-        for i in range(n): bench_app.noop.bg(i)
+        t = getattr(bench_app, os.environ.get('TASK', 'noop'))
+        for i in range(n): t.bg(i)
         Path = __import__('pathlib').Path
         Path(os.environ['READY']).write_text(str(t0))
         while jobs.counts()['succeeded']<n: await asyncio.sleep(0.01)
@@ -88,9 +92,9 @@ def shared_rate(d, procs, n):
         for p in ps: p.wait(30)
     return dict(processes=procs, jobs=n, seconds=round(secs, 3), jobs_per_s=round(n/secs), distinct_workers=len(by))
 
-def in_process_rate(d, n, src=None):
-    "Jobs/s of one process creating its own `n` jobs with `.bg` and running them (with the bgtasks source in `src`, if given)"
-    p = spawn(d, 'create', dict(N=str(n), READY=str(d/'ready')), src)
+def in_process_rate(d, n, src=None, task='noop'):
+    "Jobs/s of one process creating its own `n` jobs of `task` with `.bg` and running them (with the bgtasks source in `src`, if given)"
+    p = spawn(d, 'create', dict(N=str(n), READY=str(d/'ready'), TASK=task), src)
     out,_ = p.communicate(timeout=300)
     secs = float(out.strip().splitlines()[-1])
     return dict(processes=1, jobs=n, seconds=round(secs, 3), jobs_per_s=round(n/secs))
@@ -134,18 +138,20 @@ def main():
     ap.add_argument('--before', help='a checkout of an earlier bgtasks (e.g. `git worktree add /tmp/before b1d5087`): '
                                      'its single-process figure is measured in the same rounds')
     a = ap.parse_args()
-    rows = dict(in_process=[], shared1=[], shared2=[], shared4=[], restart=[], cold=[])
-    if a.before: rows['in_process_before'] = []
+    rows = dict(in_process=[], in_process_loop=[], shared1=[], shared2=[], shared4=[], restart=[], cold=[])
+    if a.before: rows['in_process_before'],rows['in_process_loop_before'] = [],[]
     for r in range(a.rounds):
         if a.before: rows['in_process_before'].append(in_process_rate(fresh(), a.jobs, a.before))
         rows['in_process'].append(in_process_rate(fresh(), a.jobs))
+        if a.before: rows['in_process_loop_before'].append(in_process_rate(fresh(), a.jobs, a.before, 'anoop'))
+        rows['in_process_loop'].append(in_process_rate(fresh(), a.jobs, task='anoop'))
         for k in (1, 2, 4): rows[f'shared{k}'].append(shared_rate(fresh(), k, a.jobs))
         rows['restart'].append(restart_after_kill(fresh(), a.pending))
         rows['cold'].append(cold(fresh(), a.pending))
         print(f'round {r+1}:', {k: v[-1] for k,v in rows.items()}, flush=True)
     med = lambda k, f: statistics.median(x[f] for x in rows[k])
     base = med('in_process', 'jobs_per_s')
-    summary = {k: med(k, 'jobs_per_s') for k in ('in_process_before', 'in_process', 'shared1', 'shared2', 'shared4') if k in rows}
+    summary = {k: med(k, 'jobs_per_s') for k in ('in_process_before', 'in_process', 'in_process_loop_before', 'in_process_loop', 'shared1', 'shared2', 'shared4') if k in rows}
     ratios = {k: round(v/base, 3) for k,v in summary.items()}
     restart_ratio = round(med('restart', 'seconds')/med('cold', 'seconds'), 3)
     out = dict(settings=vars(a), machine=dict(cpus=os.cpu_count(), python=platform.python_version(), platform=platform.platform()),

@@ -151,7 +151,7 @@ class Job(BackgroundTask):
     runner = None # The process's default `Jobs`, for jobs made outside a request and a job: the one set up last
     def __init__(self, task:Task, args:dict, id:str=None, owner:str=None, runner=None):
         # no `super().__init__()`: it only keeps a function for `BackgroundTask.__call__`, which `Job` replaces
-        self.task,self.args,self.id,self.runner = task,args,id or new_id(),runner or runner_now()
+        self.task,self.args,self.id,self.runner = task,args,id or new_id(),runner or current_runner.get() or Job.runner  # `runner_now`
         self.owner = owner or owner_id(create=True)
         self.state,self.attempts,self.result,self.error,self.exc,self.traceback = 'queued',0,None,None,None,None
         self.created,self.started,self.finished = _now(),None,None
