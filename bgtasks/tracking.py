@@ -23,7 +23,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import PlainTextResponse
 from .task import Job, ENDED, Cancelled, registry, current_runner, current_session, logger, new_id, _now, _state_lock
-from .policy import close_process_pool, _bound, _global_limit
+from .policy import close_process_pool, watched, _bound, _global_limit
 from .store import JobStore, HOST, _alive
 
 # %% ../nbs/03_tracking.ipynb #batch0c1
@@ -590,7 +590,7 @@ def run_here(self:Job) -> int|None:
     tok = current_runner.set(self.runner)  # as in `Job.run`: a job this job starts goes to the same `Jobs`
     try:
         args,kwargs = _bound(self)
-        text,exc = json.dumps(self.task.fn(*args, **kwargs), allow_nan=False),None
+        text,exc = json.dumps(watched(self.task, self.task.fn, *args, **kwargs), allow_nan=False),None
     except BaseException as e: text,exc = None,e  # a worker thread has no cancellation to pass on
     current_runner.reset(tok)
     with _state_lock:
