@@ -19,8 +19,11 @@ After each durable run the SQLite file is checked: rows = requests wrk completed
 in flight when it stops, so rows may exceed that by at most one per connection and wrk run), all `i` distinct, and all
 jobs `succeeded` within a bounded wait. Results, with machine info, go to bench/results.json.
 
+With `--framework fastapi` the two apps are FastAPI's: a JSON answer with the no-op in FastAPI's `BackgroundTasks`,
+against the same answer with `noop.bg(i)` and `Jobs(app, ..., prefix=None)` (results go to bench/results_fastapi.json).
+
 Rerun (needs Debian's wrk: `apt-get install -y wrk`):
-    python bench/enqueue_rate.py [--seconds 10] [--rounds 3] [--connections 16]
+    python bench/enqueue_rate.py [--seconds 10] [--rounds 3] [--connections 16] [--framework fasthtml|fastapi]
 """
 import argparse, json, os, platform, re, shutil, sqlite3, statistics, subprocess, sys, tempfile, time
 from importlib.metadata import version
@@ -42,6 +45,24 @@ APPS = dict(
     durable=APP.format(imports='import os\nfrom bgtasks.task import task\nfrom bgtasks.tracking import Jobs',
                        setup="jobs = Jobs(app, os.environ['BENCH_DB'], workers=4)", wrap='noop = task(noop)',
                        bg='noop.bg(i)'))
+
+FASTAPI = '''import os
+from fastapi import FastAPI, BackgroundTasks
+{imports}
+app = FastAPI()
+{setup}
+{kw}def noop(i:int): return i
+{wrap}
+@app.get('/hit')
+async def hit(i:int, bt:BackgroundTasks):
+    {bg}
+    return {{'ok': True}}
+'''
+FASTAPI_APPS = lambda kw: dict(
+    baseline=FASTAPI.format(imports='', setup='', wrap='', bg='bt.add_task(noop, i=i)', kw=kw),
+    durable=FASTAPI.format(imports='from bgtasks.task import task\nfrom bgtasks.tracking import Jobs',
+                           setup="jobs = Jobs(app, os.environ['BENCH_DB'], workers=4, prefix=None)", wrap='noop = task(noop)',
+                           bg='noop.bg(i)', kw=kw))
 
 # one wrk thread; `i` starts at the offset given after `--`, so warm-up and measured requests never share an `i`
 LUA = '''local i = 0
@@ -104,6 +125,9 @@ def main():
     p.add_argument('--rounds', type=int, default=3, help='baseline/durable pairs')
     p.add_argument('--connections', type=int, default=16, help='wrk keep-alive connections')
     p.add_argument('--warmup', type=int, default=2, help='warm-up seconds per run')
+    p.add_argument('--framework', choices=('fasthtml', 'fastapi'), default='fasthtml',
+                   help='fasthtml: page + job as above; fastapi: JSON + `BackgroundTasks` against JSON + `.bg()` (prefix=None)')
+    p.add_argument('--async-noop', action='store_true', help='fastapi: the task is `async def` (no thread hop for the baseline)')
     a = p.parse_args()
     if not shutil.which('wrk'):
         print('wrk not found; install it with: apt-get install -y wrk', file=sys.stderr)
@@ -111,7 +135,8 @@ def main():
     runs = dict(baseline=[], durable=[])
     with tempfile.TemporaryDirectory(prefix='bgtasks-bench-') as d:
         tmp = Path(d)
-        for kind,src in APPS.items(): (tmp/f'{kind}.py').write_text(src)
+        apps = FASTAPI_APPS('async ' if a.async_noop else '') if a.framework=='fastapi' else APPS
+        for kind,src in apps.items(): (tmp/f'{kind}.py').write_text(src)
         (tmp/'count.lua').write_text(LUA)
         for i in range(a.rounds):
             for kind in runs:
@@ -132,7 +157,7 @@ def main():
           f"{ratio['rps']:.3f} by wrk's rate; job checks {'passed' if checks else 'FAILED'}")
     out = dict(settings=vars(a), machine=machine(), runs=runs, median=med, ratio=ratio, requirement_met=met,
                job_checks_passed=checks)
-    Path(__file__).with_name('results.json').write_text(json.dumps(out, indent=2))
+    Path(__file__).with_name('results.json' if a.framework=='fasthtml' else f"results_{a.framework}{'_async' if a.async_noop else ''}.json").write_text(json.dumps(out, indent=2))
     return 0 if checks else 1
 
 if __name__=='__main__': sys.exit(main())

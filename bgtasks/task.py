@@ -50,7 +50,10 @@ class Task:
         if (clash:=[o for o in OPTIONS if o in sig.parameters]):
             raise ValueError(f'{self.name}: parameter {clash[0]!r} clashes with an option of bg ({", ".join(OPTIONS)}); rename it')
         self.sig = sig.replace(parameters=[p for p in sig.parameters.values() if p.name!='job'])
-        self.by_name = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in self.sig.parameters.values())
+        ps = self.sig.parameters.values()
+        self.by_name = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in ps)
+        self.order,self.required = [p.name for p in ps],{p.name for p in ps if p.default is p.empty}  # see `_bind`
+        self.positional = [p.name for p in ps if p.kind==p.POSITIONAL_OR_KEYWORD]
         update_wrapper(self, fn)
         registry[self.name],self.defined = self,time.monotonic()
 
@@ -105,14 +108,25 @@ def _not_json(v, depth:int=0) -> tuple|None:
     return TypeError, f'is not JSON-serialisable (got {type(v).__name__})'
 
 @patch
+def _bind(self:Task, args, kwargs) -> dict:
+    "The arguments by parameter name, in the signature's order, as `Signature.bind` gives them (and its error for a call that does not fit)"
+    if self.by_name and len(args)<=len(self.positional):  # a plain call: bound here, about 4x faster than `bind`
+        d = dict(zip(self.positional, args))
+        if kwargs and not (kwargs.keys()&d.keys()) and all(k in self.order for k in kwargs):
+            d.update(kwargs)
+            d = {k: d[k] for k in self.order if k in d}
+        if len(d)==len(args)+len(kwargs) and self.required<=d.keys(): return d
+    try: return self.sig.bind(*args, **kwargs).arguments
+    except TypeError as e: raise TypeError(f'{self.name}: {e}') from None
+
+@patch
 def _encode(self:Task, *args, **kwargs) -> str:
     "The arguments bound to the task's signature, as JSON text; a clear `TypeError` or `ValueError` naming any that is not JSON"
-    try: ba = self.sig.bind(*args, **kwargs)
-    except TypeError as e: raise TypeError(f'{self.name}: {e}') from None
-    for k,v in ba.arguments.items():
+    ba = self._bind(args, kwargs)
+    for k,v in ba.items():
         if type(v) in _SCALARS and type(v) is not float: continue  # the usual case: nothing to walk
         if (w:=_not_json(v)): raise w[0](f'{self.name}: argument {k!r} {w[1]}')
-    return json.dumps(ba.arguments, allow_nan=False)
+    return json.dumps(ba, allow_nan=False)
 
 @patch
 def check(self:Task, *args, **kwargs) -> dict:
