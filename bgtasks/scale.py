@@ -9,7 +9,7 @@ __all__ = ['FIELDS', 'NOT_SENT', 'safe_url', 'BackendUnavailable', 'RedisStore',
            'load_app', 'worker_main']
 
 # %% ../nbs/06_scale_out.ipynb #626762b1
-import argparse, importlib, inspect, json, math, os, threading, time
+import argparse, asyncio, importlib, inspect, json, math, os, threading, time
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import datetime
 from functools import wraps
@@ -304,6 +304,41 @@ def enqueue(self:RedisBackend, job:Job, send:bool=True) -> Job:
     except _UNSENT as e: self._unsend([job], e, stored=False)
     if send: self.send([job])
     return job
+
+# %% ../nbs/06_scale_out.ipynb #rrun0002
+@patch
+def _add(self:RedisBackend, job:Job, created:list|None) -> Job:
+    "Store a new job and send its message; in a request (`created`), the message waits for the response to start"
+    job.held = created is not None
+    got = self.enqueue(job, send=not job.held)  # with a `key`, maybe the job that has it
+    if got is job:
+        job.foreign = True  # a worker process runs it: `Jobs.ended` follows it in the store
+        if job.held: created.append(job)
+    return got
+
+@patch
+def save(self:RedisBackend, job:Job, new:bool=False):
+    "Write a change to `job` at once (a web process writes few)"
+    self.store.save(job)
+    if job.state in ENDED: job._end()
+
+@patch
+async def accepted(self:RedisBackend, created:list):
+    "Send the messages of the jobs a request `created`, now that its response starts"
+    jobs = list(created)
+    created.clear()
+    await asyncio.to_thread(self.send, jobs)
+
+@patch
+async def start(self:RedisBackend): self.watch()  # the workers run the jobs; this process watches Redis
+
+@patch
+async def stop(self:RedisBackend): self.unwatch()
+
+@patch
+def serve(self:RedisBackend, jobs):
+    "Be the runner of `jobs`, in place of its own workers"
+    jobs._add,jobs.save,jobs.accepted,jobs.start,jobs.stop = self._add,self.save,self.accepted,self.start,self.stop
 
 # %% ../nbs/06_scale_out.ipynb #bf651cde
 def _on_loop(f, *args):

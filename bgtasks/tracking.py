@@ -241,6 +241,7 @@ class Jobs:
             self.backend = RedisBackend(redis)
             self.backend.keep = keep
             self.store = self.backend.store
+            self.backend.serve(self)  # the backend is this app's runner: Dramatiq workers run its jobs
         else: self.store = db if isinstance(db, JobStore) else JobStore(db)
         self.live = weakref.WeakValueDictionary()
         self.loop,self.queue,self.tasks,self.running,self.stopping,self.recovered = None,None,[],{},False,None
@@ -298,12 +299,11 @@ class StoreUnavailable(HTTPException):
 @patch
 def add(self:Jobs, job:Job) -> Job:
     "Store a new job and queue it for the workers; with a `key` that a kept job has, return that job instead"
-    created = current_jobs.get()
-    if self.backend:  # stored now; a request's messages are sent when its response starts (the scale-out lesson)
-        job.held = created is not None
-        got = self.backend.enqueue(job, send=not job.held)  # with a `key`, maybe the job that has it
-        if job.held and got is job: created.append(job)
-        return got
+    return self._add(job, current_jobs.get())
+
+@patch
+def _add(self:Jobs, job:Job, created:list|None) -> Job:
+    "`add` for this process's own workers; `created` is the list of the request's new jobs, if in a request"
     if self.eager: return self._run_eagerly(job)
     if not job.run_at or job.run_at<=time.time(): job.worker = self.me  # claimed as it is stored (`None`: free for any)
     if not self.loop and not self.idle_warned: self._warn_idle(job)
@@ -334,7 +334,7 @@ def wake(self:Jobs): pass  # jobs are queued when created; awaiting a job has no
 async def ended(self:Jobs, job:Job, timeout:float=None):
     "Wait, without blocking the event loop, until `job` has ended (a job in a list of background tasks, before the next one)"
     if self.eager or job.ended: return
-    foreign = self.backend or getattr(job, 'foreign', False)  # another process runs it: follow it in the store
+    foreign = getattr(job, 'foreign', False)  # another process runs it: follow it in the store
     await asyncio.to_thread(lambda: self.follow(job, timeout) if foreign else job.wait(timeout))
 
 @patch
@@ -388,10 +388,6 @@ def follow(self:Jobs, job:Job, timeout:float=None) -> bool:
 @patch
 def save(self:Jobs, job:Job, new:bool=False):
     "Note that `job` changed (or, if `new`, was created): written with the next batch, or at once when not batching"
-    if self.backend:
-        self.store.save(job)
-        if job.state in ENDED: job._end()
-        return
     if job.state in ENDED and job.expires is None and (k:=self._keep_for(job)) is not None: job.expires = time.time()+k
     if not new and job.state=='queued' and job.run_at and job.worker is None: self.later(max(0., job.run_at-time.time()), self.poke)
     self.batch.note(job, new)
@@ -419,7 +415,6 @@ async def accepted(self:Jobs, created:list):
     "Wait until the jobs a request `created` are stored, then hand them to the workers"
     jobs = list(created)
     created.clear()
-    if self.backend: return await asyncio.to_thread(self.backend.send, jobs)
     await self.written(*jobs)
     for j in jobs:
         if not j.chain: self._hand_over(j)
@@ -449,7 +444,6 @@ def recover(self:Jobs) -> dict:
 async def start(self:Jobs):
     "Recover unfinished jobs, then start batching writes, the workers and the keeper"
     if self.eager: return  # eager jobs run at `.bg()`
-    if self.backend: return self.backend.watch()  # Dramatiq workers run the jobs, in their own processes; this one watches Redis
     self.starts = getattr(self, 'starts', 0)+1
     if self.starts>1: return  # already running, e.g. a second test client on the same app
     self.loop,self.queue,self.stopping,self.poked = asyncio.get_running_loop(),JobQueue(),False,asyncio.Event()
@@ -637,7 +631,6 @@ async def _work(self:Jobs):
 async def stop(self:Jobs):
     "Stop taking work, let running jobs finish within `grace` seconds, leave the rest queued for any process"
     if self.eager: return
-    if self.backend: return self.backend.unwatch()
     self.starts -= 1
     if self.starts>0: return
     self.stopping,was_running,waiting = True,len(self.running),sum(j is not None for j in self.queue.jobs)
