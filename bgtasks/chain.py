@@ -24,8 +24,8 @@ class Chain(BackgroundTask):
         if getattr(r, 'workers', 1)==0:
             raise NotImplementedError('a Chain runs in the process that builds it: set that Jobs up with workers >= 1')
         if r and not all(getattr(j, 'held', False) for j in jobs):  # not a request's: `bg` handed them over
-            if getattr(r, 'backend', None):
-                raise NotImplementedError('with the Redis backend, build a Chain in a request handler, from jobs created in that request')
+            if any(getattr(j, 'foreign', False) for j in jobs):  # sent to a worker process already (the scale-out lesson)
+                raise NotImplementedError('these jobs went to the workers when they were made: build a Chain in a request handler, from jobs created in that request')
             if getattr(r, 'loop', None) and threading.get_ident()!=r.loop_thread: raise NotImplementedError(
                 "build a Chain in a request handler, or on the app's event loop and await it: in another thread the workers may start its jobs first")
         super().__init__(self.__call__)
@@ -33,7 +33,7 @@ class Chain(BackgroundTask):
         for j in jobs: j.chain = self  # a runner's workers leave chained jobs to their chain
 
     async def __call__(self):
-        if getattr(self.runner, 'backend', None): return  # Dramatiq workers run the steps (the scale-out lesson)
+        if self.jobs and getattr(self.jobs[0], 'foreign', False): return  # worker processes run the steps, one message after another (the scale-out lesson)
         failed = None
         for j in self.jobs:
             if failed and self.on_error=='stop': j.cancel(f'skipped: {failed.task.name} failed')
