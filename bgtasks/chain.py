@@ -17,23 +17,34 @@ from .task import Job, logger, runner_now
 class Chain(BackgroundTask):
     "`Job`s run in order; on a failure, `stop` skips the rest or `continue` runs them anyway"
     def __init__(self, *jobs:Job, on_error:str='stop'):
-        if on_error not in ('stop','continue'): raise ValueError(f"on_error must be 'stop' or 'continue', not {on_error!r}")
+        if on_error not in ('stop','continue'):
+            raise ValueError(f"on_error must be 'stop' or 'continue', not {on_error!r}")
         for j in jobs:
-            if not isinstance(j, Job): raise TypeError(f'Chain takes jobs (made with `task.bg`), not {type(j).__name__}')
+            if not isinstance(j, Job):
+                raise TypeError(f'Chain takes jobs (made with `task.bg`), not {type(j).__name__}')
         r = self.runner = jobs[0].runner if jobs else runner_now()  # the steps' `Jobs`
-        if getattr(r, 'workers', 1)==0:
-            raise NotImplementedError('a Chain runs in the process that builds it: set that Jobs up with workers >= 1')
-        if r and not all(getattr(j, 'held', False) for j in jobs):  # not a request's: `bg` handed them over
-            if any(getattr(j, 'foreign', False) for j in jobs):  # sent to a worker process already (the scale-out lesson)
-                raise NotImplementedError('these jobs went to the workers when they were made: build a Chain in a request handler, from jobs created in that request')
-            if getattr(r, 'loop', None) and threading.get_ident()!=r.loop_thread: raise NotImplementedError(
-                "build a Chain in a request handler, or on the app's event loop and await it: in another thread the workers may start its jobs first")
+        w = getattr(r, 'workers', None)  # the `Jobs`'s runner (lesson 03)
+        if getattr(w, 'n', 1)==0:
+            raise NotImplementedError('a Chain runs in the process that builds it: '
+                                      'set that Jobs up with workers >= 1')
+        # not a request's: `bg` handed them over
+        if r and not all(getattr(j, 'held', False) for j in jobs):
+            # sent to a worker process already (the scale-out lesson)
+            if any(getattr(j, 'foreign', False) for j in jobs):
+                raise NotImplementedError(
+                    'these jobs went to the workers when they were made: '
+                    'build a Chain in a request handler, from jobs created in that request')
+            if getattr(w, 'loop', None) and threading.get_ident()!=w.loop_thread:
+                raise NotImplementedError(
+                    "build a Chain in a request handler, or on the app's event loop and await it: "
+                    "in another thread the workers may start its jobs first")
         super().__init__(self.__call__)
         self.jobs,self.on_error = list(jobs),on_error
         for j in jobs: j.chain = self  # a runner's workers leave chained jobs to their chain
 
     async def __call__(self):
-        if self.jobs and getattr(self.jobs[0], 'foreign', False): return  # worker processes run the steps, one message after another (the scale-out lesson)
+        # worker processes run the steps, one message after another (the scale-out lesson)
+        if self.jobs and getattr(self.jobs[0], 'foreign', False): return
         failed = None
         for j in self.jobs:
             if failed and self.on_error=='stop': j.cancel(f'skipped: {failed.task.name} failed')
@@ -43,7 +54,8 @@ class Chain(BackgroundTask):
         if failed: logger.warning('chain %s', self)
 
 # %% ../nbs/01_chain.ipynb #906b5cc0
-def _outcome(j): return 'skipped' if j.state=='cancelled' and (j.error or '').startswith('skipped') else j.state
+def _outcome(j):
+    return 'skipped' if j.state=='cancelled' and (j.error or '').startswith('skipped') else j.state
 
 @patch(as_prop=True)
 def steps(self:Chain) -> list:

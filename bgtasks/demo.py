@@ -29,7 +29,7 @@ from .ui import JobStatus, JobCounts
 # %% ../nbs/05_slow_api.ipynb #0eff9f77
 def slow_service(delay:float=None, # Seconds each call stalls (default: $BGTASKS_SLOW_DELAY, else 3)
                  error_rate:float=0.): # Probability that a call fails with HTTP 503
-    "A FastHTML app whose `/slow` endpoint answers after `delay` seconds with the request and response times"
+    "A FastHTML app whose `/slow` answers after `delay` seconds with the request and response times"
     app = FastHTML()
     app.state.delay = float(os.environ.get('BGTASKS_SLOW_DELAY', 3)) if delay is None else delay
     app.state.error_rate,app.state.failing,app.state.calls = error_rate,False,0
@@ -52,15 +52,18 @@ def slow_service(delay:float=None, # Seconds each call stalls (default: $BGTASKS
 class ServiceError(Exception):
     "The slow service answered with a server error (worth a retry)"
 
-try: from httpx_aiohttp import HttpxAiohttpClient as Client  # httpx's API on aiohttp's transport (the `fast` extra)
+# httpx's API on aiohttp's transport (the `fast` extra)
+try: from httpx_aiohttp import HttpxAiohttpClient as Client
 except ImportError: Client = httpx.AsyncClient
 
 _clients = WeakKeyDictionary()
 def http() -> httpx.AsyncClient:
     "The running event loop's shared HTTP client (`Client`), with timeouts"
     loop = asyncio.get_running_loop()
-    if loop not in _clients: _clients[loop] = Client(timeout=httpx.Timeout(30, connect=5),
-                                                     limits=httpx.Limits(max_connections=100, max_keepalive_connections=100))
+    if loop not in _clients:
+        _clients[loop] = Client(timeout=httpx.Timeout(30, connect=5),
+                                limits=httpx.Limits(max_connections=100,
+                                                    max_keepalive_connections=100))
     return _clients[loop]
 
 async def close_http():
@@ -68,7 +71,7 @@ async def close_http():
     if (c:=_clients.pop(asyncio.get_running_loop(), None)): await c.aclose()
 
 class Settings:
-    "Where the demo's tasks find the service and the mail server (set by `dashboard`, never by requests)"
+    "Where the demo's tasks find the service and SMTP server (set by `dashboard`, not by requests)"
     service_url = 'http://127.0.0.1:8123'
     smtp_url = os.environ.get('BGTASKS_SMTP_URL', 'smtp://127.0.0.1:25')
     mail_from = 'bgtasks demo <noreply@example.com>'
@@ -115,17 +118,20 @@ def dashboard(service_url:str, # Base URL of the slow service
     @rt('/job_list')
     def job_list():
         owner = owner_id() or ''
-        return Div(JobCounts(jobs.counts(owner)), *[JobStatus(r, jobs.prefix, jobs.poll) for r in jobs.find(owner, limit=20)],
+        return Div(JobCounts(jobs.counts(owner)),
+                   *[JobStatus(r, jobs.prefix, jobs.poll) for r in jobs.find(owner, limit=20)],
                    id='job-list', hx_get='/job_list', hx_trigger='every 2s', hx_swap='outerHTML')
 
     @rt('/')
     def index():
         return Titled('Slow-API dashboard',
-            P('Each button starts a background job; its status below updates itself until the job has ended.'),
+            P('Each button starts a background job; '
+              'its status below updates itself until the job has ended.'),
             Style(_DEMO_CSS),
             Div(Button('Call the slow service', hx_post='/submit', hx_target='#latest'),
                 Button('Update all users', hx_post='/update_users', hx_target='#latest'),
-                Form(Input(type='file', name='file', accept='.csv', aria_label='CSV file'), Button('Import CSV'),
+                Form(Input(type='file', name='file', accept='.csv', aria_label='CSV file'),
+                     Button('Import CSV'),
                      hx_post='/upload', hx_target='#latest', hx_encoding='multipart/form-data'),
                 cls='demo-actions'),
             P(Small('Try a failure: '), FailingSwitch(False)),
@@ -140,9 +146,11 @@ _DEMO_CSS = """.demo-actions { display: flex; flex-wrap: wrap; gap: .75rem; alig
 
 def FailingSwitch(on:bool):
     "A button that makes the slow service fail every call, or stop failing"
-    label = 'The service fails every call: make it work again' if on else 'Make the service fail every call'
-    return Button(label, hx_post=f"/service_failing?on={'false' if on else 'true'}", hx_swap='outerHTML',
-                  cls='secondary outline', aria_pressed='true' if on else 'false', id='failing')
+    label = ('The service fails every call: make it work again' if on
+             else 'Make the service fail every call')
+    return Button(label, hx_post=f"/service_failing?on={'false' if on else 'true'}",
+                  hx_swap='outerHTML', cls='secondary outline',
+                  aria_pressed='true' if on else 'false', id='failing')
 
 def _fragment(jobs, job):
     "A handler's answer for a new job: its status fragment, and the job itself"
@@ -160,7 +168,8 @@ def users_table(path):
 def add_users(users, n:int=1000):
     "Make sure there are `n` users"
     have = len(users())
-    users.insert_all([dict(email=f'user{i:04}@example.com', account_updated=0.) for i in range(have, n)])
+    users.insert_all([dict(email=f'user{i:04}@example.com', account_updated=0.)
+                      for i in range(have, n)])
 
 @task(timeout=3600)
 async def update_users(db:str, concurrency:int, job):
@@ -175,7 +184,8 @@ async def update_users(db:str, concurrency:int, job):
             try: res = await _call(time.time())
             except (ServiceError, httpx.HTTPError) as e:
                 failed += 1
-                job.warn(f'{email}: {type(e).__name__}: {e}')  # the job goes on, and succeeds with warnings
+                # the job goes on, and succeeds with warnings
+                job.warn(f'{email}: {type(e).__name__}: {e}')
             else: users.update(email=email, account_updated=res['response_time'])
         job.progress(job.done+1, n, email)
     async with anyio.create_task_group() as tg:
@@ -197,7 +207,8 @@ def _user_routes(app, rt, jobs):
         return _fragment(jobs, import_csv.bg(str(dest)))
 
     @rt('/notify_me')
-    def notify_me(to:str): return _fragment(jobs, send_email.bg(to, 'Your report is ready', 'See the dashboard.'))
+    def notify_me(to:str):
+        return _fragment(jobs, send_email.bg(to, 'Your report is ready', 'See the dashboard.'))
 
 # %% ../nbs/05_slow_api.ipynb #d162cd81
 def uploads_dir(db) -> Path:
@@ -214,7 +225,8 @@ def import_csv(path:str, job):
         rows = list(csv.DictReader(p.read_text().splitlines()))
         total = 0
         for i,row in enumerate(rows, 1):
-            if not row.get('name') or not (row.get('amount') or '').isdigit(): raise ValueError(f'row {i}: bad row {row}')
+            if not row.get('name') or not (row.get('amount') or '').isdigit():
+                raise ValueError(f'row {i}: bad row {row}')
             total += int(row['amount'])
             job.progress(i, len(rows), row['name'])
         return {'rows': len(rows), 'total': total}
@@ -245,11 +257,14 @@ def main(port:int=8000, # Port to serve on
          host:str='127.0.0.1', # Address to bind; the default keeps the demo on this machine
          db:str='data/bgtasks-demo.db', # SQLite file for jobs and users
          delay:float=3.): # Seconds the slow service takes per call
-    "Run the bgtasks slow-API demo: a slow service and a dashboard whose background jobs you can watch"
-    with serve_thread(slow_service(delay), timeout=30) as service:  # its own server, stopped only after the jobs
+    "Run the bgtasks slow-API demo: a slow service, and a dashboard to watch its background jobs"
+    # the service has its own server, stopped only after the jobs
+    with serve_thread(slow_service(delay), timeout=30) as service:
         app = dashboard(service, db)
-        print(f'bgtasks demo: open http://{host}:{port}  (jobs in {db}; Ctrl-C to stop)', flush=True)
+        print(f'bgtasks demo: open http://{host}:{port}  (jobs in {db}; Ctrl-C to stop)',
+              flush=True)
         uvicorn.run(app, host=host, port=port, log_level='warning')
-        s = getattr(app.state.jobs, 'stopped', None)
+        s = app.state.jobs.workers.stopped
         if s: print(f"bgtasks demo: stopped; {s['finished']} running job(s) finished, "
-                    f"{s['left_running']+s['left_queued']} left queued for the next start", flush=True)
+                    f"{s['left_running']+s['left_queued']} left queued for the next start",
+                    flush=True)

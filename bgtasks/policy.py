@@ -21,7 +21,7 @@ from fastcore.basics import patch
 # %% ../nbs/02_async.ipynb #39c1214c
 @dataclass
 class Policy:
-    "How a task's jobs run: retries with backoff, a timeout, a concurrency limit, threads or processes"
+    "How a task's jobs run: retries with backoff, timeout, concurrency limit, threads or processes"
     retries:int=0 # Retries after a retryable failure
     retry_on:tuple=() # Exception types worth a retry
     backoff:float=0.5 # First retry delay in seconds
@@ -41,7 +41,8 @@ class Policy:
 # %% ../nbs/02_async.ipynb #45975f8b
 def _bound(job):
     "Positional and keyword arguments for the job's function, with the job itself if it asks for it"
-    if job.task.by_name: return (), (job.args | {'job': job} if job.task.wants_job else job.args)  # the usual case
+    # the usual case
+    if job.task.by_name: return (), (job.args | {'job': job} if job.task.wants_job else job.args)
     ba = inspect.BoundArguments(job.task.sig, dict(job.args))
     return ba.args, ba.kwargs | ({'job': job} if job.task.wants_job else {})
 
@@ -51,7 +52,9 @@ def _run_in_child(t, args):
     return t.fn(*ba.args, **ba.kwargs)
 
 # %% ../nbs/02_async.ipynb #e2a9d9fc
-POOL_NICE = 10 # The pool's workers run at this lower CPU priority, so that the server they forked from gets a core when it needs one
+# The pool's workers run at this lower CPU priority, so that the server they forked from gets a core
+# when it needs one
+POOL_NICE = 10
 _pool,_pool_forked = None,0.
 
 def process_pool(t=None) -> ProcessPoolExecutor:
@@ -59,9 +62,11 @@ def process_pool(t=None) -> ProcessPoolExecutor:
     global _pool,_pool_forked
     if _pool is None or (t is not None and t.defined>=_pool_forked):
         if _pool: _pool.shutdown(wait=False)
-        _pool = ProcessPoolExecutor(mp_context=multiprocessing.get_context('fork'), initializer=os.nice, initargs=(POOL_NICE,))
+        _pool = ProcessPoolExecutor(mp_context=multiprocessing.get_context('fork'),
+                                    initializer=os.nice, initargs=(POOL_NICE,))
         _pool_forked = time.monotonic()  # its workers fork when the first job arrives, after this
-        # in a multiprocessing child (e.g. a uvicorn worker) close before the exit handler joins children
+        # in a multiprocessing child (e.g. a uvicorn worker) close before the exit handler
+        # joins children
         multiprocessing.util.Finalize(_pool, close_process_pool, exitpriority=10)
     return _pool
 
@@ -72,13 +77,15 @@ def close_process_pool():
     _pool = None
 
 # %% ../nbs/02_async.ipynb #cpuw0002
-CPU_BOUND = 0.5 # A thread job that keeps the GIL for this share of its time, or more, is CPU-bound...
-CPU_WINDOW = 0.2 # ...judged once a task has spent this many seconds in threads (or after `CPU_RUNS` runs: short jobs pass)
+# A thread job that keeps the GIL for this share of its time, or more, is CPU-bound...
+CPU_BOUND = 0.5
+# ...judged once a task has spent this many seconds in threads, or `CPU_RUNS` runs (short jobs pass)
+CPU_WINDOW = 0.2
 CPU_RUNS = 200
 _cpu_lock,_in_threads = threading.Lock(),[0]  # thread jobs running now in this process
 
 def watched(t, fn, *args, **kwargs):
-    "Call `fn`, the body of a job of task `t`, in this thread; warn once if `t` keeps the GIL (see `CPU_BOUND`)"
+    "Call `fn`, a job of task `t`, in this thread; warn once if `t` keeps the GIL (see `CPU_BOUND`)"
     if getattr(t, 'cpu_judged', False): return fn(*args, **kwargs)
     with _cpu_lock: _in_threads[0] += 1; k0 = _in_threads[0]
     w0,c0 = time.perf_counter(),time.thread_time()
@@ -92,13 +99,16 @@ def _judge(t, wall:float, busy:float):
     "Add one run's times to task `t`'s window, and judge the task once the window is full"
     with _cpu_lock:
         if getattr(t, 'cpu_judged', False): return
-        t.cpu_wall,t.cpu_busy,t.cpu_runs = getattr(t, 'cpu_wall', 0.)+wall,getattr(t, 'cpu_busy', 0.)+busy,getattr(t, 'cpu_runs', 0)+1
+        t.cpu_wall,t.cpu_busy,t.cpu_runs = (getattr(t, 'cpu_wall', 0.)+wall,
+                                            getattr(t, 'cpu_busy', 0.)+busy,
+                                            getattr(t, 'cpu_runs', 0)+1)
         if t.cpu_wall<CPU_WINDOW and t.cpu_runs<CPU_RUNS: return
         t.cpu_judged = True
     if t.cpu_wall>=CPU_WINDOW and t.cpu_busy>=CPU_BOUND*t.cpu_wall:
         logging.getLogger('bgtasks').warning(
-            "task %s kept the GIL for most of its %.2f s in threads, and while it computes every request of this process "
-            "waits for it: give it its own process with @task(process=True)", t.name, t.cpu_wall)
+            "task %s kept the GIL for most of its %.2f s in threads, and while it computes "
+            "every request of this process waits for it: give it its own process with "
+            "@task(process=True)", t.name, t.cpu_wall)
 
 # %% ../nbs/02_async.ipynb #8030ad46
 @patch
@@ -110,7 +120,8 @@ async def call(self:Policy, job):
         return await asyncio.wrap_future(fut)
     args,kwargs = _bound(job)
     if inspect.iscoroutinefunction(fn): return await fn(*args, **kwargs)
-    return await anyio.to_thread.run_sync(partial(watched, job.task, fn, *args, **kwargs), abandon_on_cancel=True)
+    return await anyio.to_thread.run_sync(partial(watched, job.task, fn, *args, **kwargs),
+                                          abandon_on_cancel=True)
 
 # %% ../nbs/02_async.ipynb #a4c9b125
 _limiters = WeakKeyDictionary()
@@ -132,7 +143,8 @@ def set_limit(n:int|None):
 @patch
 async def attempt(self:Policy, job):
     "One attempt at running `job`, within the limits and the timeout"
-    if not (self.limit or self.timeout or _global_limit[0]): return await self.call(job)  # nothing to enter
+    # nothing to enter
+    if not (self.limit or self.timeout or _global_limit[0]): return await self.call(job)
     async with AsyncExitStack() as stack:
         if self.limit: await stack.enter_async_context(limiter(job.task.name, self.limit))
         if (n:=_global_limit[0]): await stack.enter_async_context(limiter('*', n))
@@ -149,8 +161,9 @@ def retry_delay(attempt:int, # The attempt that just failed, from 1
 
 # %% ../nbs/02_async.ipynb #878c5081
 class RetryLater(Exception):
-    "Raised by `Policy.run` to a runner that schedules: run this job again no sooner than `retry_at` (seconds since the epoch)"
-    def __init__(self, retry_at:float): super().__init__(f'retry at {retry_at:.3f}'); self.retry_at = retry_at
+    "Raised by `Policy.run` to a scheduling runner: rerun the job from `retry_at` (epoch time) on"
+    def __init__(self, retry_at:float):
+        super().__init__(f'retry at {retry_at:.3f}'); self.retry_at = retry_at
 
 @patch
 async def run(self:Policy, job):
@@ -158,12 +171,15 @@ async def run(self:Policy, job):
     while True:
         job.attempts += 1
         job.save()
-        if not self.rerun and job.runner: await job.runner.written(job)  # a crash from here on must not mean a rerun
+        # a crash from here on must not mean a rerun
+        if not self.rerun and job.runner: await job.runner.written(job)
         try: return await self.attempt(job)
         except self.retry_on as e:
             if job.attempts>self.retries or job.cancelled: raise
             delay = retry_delay(job.attempts, self.backoff, self.max_backoff)
-            logging.getLogger('bgtasks').warning('job %s (%s) attempt %d failed (%s: %s); retrying in %.2fs',
+            logging.getLogger('bgtasks').warning(
+                'job %s (%s) attempt %d failed (%s: %s); retrying in %.2fs',
                 job.id, job.task.name, job.attempts, type(e).__name__, e, delay)
-            if getattr(job.runner, 'defers', False): raise RetryLater(time.time()+delay) from None  # frees the worker
+            # frees the worker
+            if getattr(job.runner, 'defers', False): raise RetryLater(time.time()+delay) from None
             await anyio.sleep(delay)

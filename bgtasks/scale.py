@@ -224,6 +224,7 @@ class RedisBackend:
                  queue:str='bgtasks', # The Dramatiq queue the tasks' messages go to
                  patience:float=300): # Seconds a worker's writes wait for Redis to come back
         self.url,self.path,self.queue,self.patience,self.booted,self.keep = url,safe_url(url),queue,patience,False,None
+        self.jobs,self.loop,self.defers = None,None,False  # see "The backend as the app's runner"
         self.unsent_after,self.watch_every,self.seen,self.watchers,self.wlock = 30.,1.,{},0,threading.RLock()  # see "When Redis loses data"
         self.store = RedisStore(url)
         self.broker = RedisBroker(client=redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10))
@@ -307,7 +308,12 @@ def enqueue(self:RedisBackend, job:Job, send:bool=True) -> Job:
 
 # %% ../nbs/06_scale_out.ipynb #rrun0002
 @patch
-def _add(self:RedisBackend, job:Job, created:list|None) -> Job:
+def serve(self:RedisBackend, jobs):
+    "Be the runner of `jobs`, in place of its own workers"
+    self.jobs = jobs
+
+@patch
+def add(self:RedisBackend, job:Job, created:list|None) -> Job:
     "Store a new job and send its message; in a request (`created`), the message waits for the response to start"
     job.held = created is not None
     got = self.enqueue(job, send=not job.held)  # with a `key`, maybe the job that has it
@@ -330,15 +336,30 @@ async def accepted(self:RedisBackend, created:list):
     await asyncio.to_thread(self.send, jobs)
 
 @patch
+async def written(self:RedisBackend, *jobs:Job): pass  # each change was written when it was made
+
+@patch
+def fresh(self:RedisBackend): pass  # nothing is pending: each change was written when it was made
+
+@patch
+def drain(self:RedisBackend, timeout:float=10) -> bool: return True  # this process runs no jobs, and has nothing to write
+
+@patch
 async def start(self:RedisBackend): self.watch()  # the workers run the jobs; this process watches Redis
 
 @patch
 async def stop(self:RedisBackend): self.unwatch()
 
 @patch
-def serve(self:RedisBackend, jobs):
-    "Be the runner of `jobs`, in place of its own workers"
-    jobs._add,jobs.save,jobs.accepted,jobs.start,jobs.stop = self._add,self.save,self.accepted,self.start,self.stop
+def cancel(self:RedisBackend, id:str) -> bool:
+    "Cancel job `id` in the store: a queued job will not run, a running one stops at its next progress call"
+    return self.store.cancel(id)
+
+@patch
+def later(self:RedisBackend, delay:float, f):
+    "Call `f` after `delay` seconds on the worker's event loop (progress writes of a job run here), or at once"
+    if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
+    else: f()
 
 # %% ../nbs/06_scale_out.ipynb #bf651cde
 def _on_loop(f, *args):
@@ -430,20 +451,20 @@ def _next(self:RedisBackend, id:str, rest:list, on_error:str):
 
 # %% ../nbs/06_scale_out.ipynb #ab9681f1
 class _Boot(Middleware):
-    "When a worker starts: actors for all tasks, a patient store, the event loop for `Jobs.later`, and the periodic tasks"
+    "When a worker starts: actors for all tasks, a patient store, the event loop for `later`, and the periodic tasks"
     def __init__(self, backend): self.backend,self.stops = backend,[]
     def before_worker_boot(self, broker, worker):
         for t in list(registry.values()): self.backend.actor(t)
         self.backend.store.patience = self.backend.patience
         self.backend.watch()
-        Job.runner.loop = get_event_loop_thread().loop
+        self.backend.loop = get_event_loop_thread().loop
         if Job.runner.schedules:
             self.stops.append(stop:=threading.Event())
             threading.Thread(target=self.backend.schedule, args=(Job.runner, stop), daemon=True, name='bgtasks-schedule').start()
     def after_worker_shutdown(self, broker, worker):
         while self.stops: self.stops.pop().set()
         self.backend.unwatch()
-        if Job.runner: Job.runner.loop = None
+        self.backend.loop = None
         self.backend.store.patience = 0
 
 @patch

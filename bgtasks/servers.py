@@ -19,15 +19,17 @@ from fastcore.net import free_port
 def serve_thread(app, # An ASGI app
                  port:int=None, # Port to bind on 127.0.0.1 (default: a free one)
                  timeout:float=10, # Seconds to wait for startup and for shutdown
-                 **kwargs): # Passed to `uvicorn.Config` (logging is left to the app: `log_config=None`)
+                 **kwargs): # Passed to `uvicorn.Config` (logging is the app's: `log_config=None`)
     "Serve `app` with uvicorn on 127.0.0.1 in a daemon thread, yielding its base URL"
     port = port or free_port('127.0.0.1')
-    server = uvicorn.Server(uvicorn.Config(app, host='127.0.0.1', port=port, log_config=None, **kwargs))
+    server = uvicorn.Server(uvicorn.Config(app, host='127.0.0.1', port=port,
+                                           log_config=None, **kwargs))
     th = threading.Thread(target=server.run, daemon=True, name=f'uvicorn-{port}')
     th.start()
     deadline = time.monotonic()+timeout
     while not server.started:
-        if not th.is_alive() or time.monotonic()>deadline: raise RuntimeError(f'uvicorn did not start on port {port}')
+        if not th.is_alive() or time.monotonic()>deadline:
+            raise RuntimeError(f'uvicorn did not start on port {port}')
         time.sleep(0.01)
     try: yield f'http://127.0.0.1:{port}'
     finally:
@@ -58,17 +60,22 @@ def serve_process(app:str, # The app as `module:attribute`, importable from `cwd
                   args=()) -> ServerProcess: # More uvicorn command line arguments
     "Start `python -m uvicorn app` on 127.0.0.1 in a child process and wait until it answers"
     port = port or free_port('127.0.0.1')
-    cmd = [sys.executable, '-m', 'uvicorn', app, '--host', '127.0.0.1', '--port', str(port), '--log-level', 'warning', *args]
+    cmd = [sys.executable, '-m', 'uvicorn', app, '--host', '127.0.0.1', '--port', str(port),
+           '--log-level', 'warning', *args]
     log = tempfile.NamedTemporaryFile('w+', prefix=f'uvicorn-{port}-', suffix='.log', delete=False)
-    proc = subprocess.Popen(cmd, cwd=cwd, env=os.environ | (env or {}), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=os.environ | (env or {}),
+                            stdout=log, stderr=subprocess.STDOUT)
     atexit.register(_kill, proc)
     url,deadline = f'http://127.0.0.1:{port}',time.monotonic()+timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f'{app} exited with code {proc.returncode} before it answered:\n{Path(log.name).read_text()[-2000:]}')
+            raise RuntimeError(f'{app} exited with code {proc.returncode} before it answered:\n'
+                               f'{Path(log.name).read_text()[-2000:]}')
         try: httpx.get(url, timeout=1); break
         except httpx.TransportError:
-            if time.monotonic()>deadline: proc.kill(); raise RuntimeError(f'{app} did not answer within {timeout}s')
+            if time.monotonic()>deadline:
+                proc.kill()
+                raise RuntimeError(f'{app} did not answer within {timeout}s')
             time.sleep(0.05)
     return ServerProcess(proc, url, log.name)
 

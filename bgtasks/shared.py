@@ -57,10 +57,10 @@ def _fire(self:Jobs, name:str, s:AttrDict, now:float) -> Job|None:
         db.execute('update schedules set last=? where name=?', [due, name])
         if not s.catch_up and now-due>self.late: return None  # missed while everything was down
         job = Job(s.task, json.loads(s.args), owner=None, runner=self)
-        job.args_json,job.key,job.worker = s.args,f'{name}@{due:.3f}',self.me
+        job.args_json,job.key,job.worker = s.args,f'{name}@{due:.3f}',self.workers.me
         db.execute(_UPSERT.format(_ROW), _values(job))
     self.live[job.id] = job
-    self._hand_over(job)
+    self.workers._hand_over(job)
     return job
 
 def _fire_due(jobs:Jobs):
@@ -97,7 +97,7 @@ def _purge_due(jobs:Jobs):
     jobs._purge_at = time.monotonic()+jobs.purge_every
     def done(f):
         if (e:=f.exception()): logger.error('could not purge old jobs: %s', e, exc_info=e)
-    jobs.loop.run_in_executor(None, jobs.purge).add_done_callback(done)
+    jobs.workers.loop.run_in_executor(None, jobs.purge).add_done_callback(done)
 
 Jobs.purge_every = 60. # Seconds between purges of old jobs
 Jobs.chores.append(_purge_due)
@@ -117,7 +117,7 @@ async def run_worker(jobs:Jobs, stop:asyncio.Event=None):
     stop = stop or asyncio.Event()
     for s in (signal.SIGINT, signal.SIGTERM): asyncio.get_running_loop().add_signal_handler(s, stop.set)
     async with jobs.app.router.lifespan_context(jobs.app):
-        logger.info('bgtasks worker %s: %d job worker(s) on %s', jobs.me, jobs.workers, jobs.store.path)
+        logger.info('bgtasks worker %s: %d job worker(s) on %s', jobs.workers.me, jobs.workers.n, jobs.store.path)
         await stop.wait()
 
 # %% ../nbs/03b_shared.ipynb #362c4173
@@ -139,10 +139,10 @@ def worker_main(args=None):
     if jobs.backend and not a.db:  # the scale-out lesson: Dramatiq workers
         from bgtasks.scale import worker_main as dramatiq_main
         return dramatiq_main([a.app, *(['-p', str(a.processes)] if a.processes else []), *(['-t', str(a.threads)] if a.threads else [])])
-    if a.db: jobs.store = jobs.batch.store = JobStore(a.db)
-    jobs.workers = a.threads or jobs.workers or 4
+    if a.db: jobs.store = jobs.workers.batch.store = JobStore(a.db)
+    jobs.workers.n = a.threads or jobs.workers.n or 4
     if (a.processes or 1)>1:  # one child per process, each with `-p 1`; a signal to this one goes to them all
-        cmd = [sys.executable, '-c', 'from bgtasks.shared import worker_main; worker_main()', a.app, '-p', '1', '-t', str(jobs.workers), *(['--db', a.db] if a.db else [])]
+        cmd = [sys.executable, '-c', 'from bgtasks.shared import worker_main; worker_main()', a.app, '-p', '1', '-t', str(jobs.workers.n), *(['--db', a.db] if a.db else [])]
         kids = [subprocess.Popen(cmd) for _ in range(a.processes)]
         for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, lambda n,f: [k.send_signal(n) for k in kids])
         return max(k.wait() for k in kids)

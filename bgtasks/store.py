@@ -50,26 +50,29 @@ create index if not exists jobs_cancel on jobs(worker) where cancel=1;
 create unique index if not exists jobs_key on jobs(key) where key is not null;
 create index if not exists jobs_expires on jobs(expires) where expires is not null;'''
 
+# columns newer than the first version
 ADDED = dict(run_at='real not null default 0', worker='text', key='text', expires='real',
-             cancel='integer not null default 0', traceback='text', warnings='text')  # columns newer than the first version
+             cancel='integer not null default 0', traceback='text', warnings='text')
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled')
 LIVE = ('queued', 'running')  # the states of a job that has not ended
 
 # %% ../nbs/03_store.ipynb #87768b96
 def _iso(d): return d and d.isoformat()
 
-COLUMNS = ('id','task','args','state','attempts','done','total','message','result','error','owner','created','started','finished',
-           'run_at','worker','key','expires','traceback','warnings')
-CHANGING = ('state','attempts','done','total','message','result','error','started','finished','run_at','worker','expires',
-            'traceback','warnings')  # what `save` writes
+COLUMNS = ('id','task','args','state','attempts','done','total','message','result','error','owner',
+           'created','started','finished','run_at','worker','key','expires','traceback','warnings')
+CHANGING = ('state','attempts','done','total','message','result','error','started','finished',
+            'run_at','worker','expires','traceback','warnings')  # what `save` writes
 
 def _values(job:Job) -> tuple:
     "The store's columns for `job`, in `COLUMNS` order"
-    args = getattr(job, 'args_json', None) or json.dumps(job.args)  # `Task.bg` keeps the text it checked
+    # `Task.bg` keeps the text it checked
+    args = getattr(job, 'args_json', None) or json.dumps(job.args)
     return (job.id, job.task.name, args, job.state, job.attempts, job.done, job.total, job.message,
             getattr(job, 'result_json', None) or json.dumps(job.result),
             job.error, job.owner, _iso(job.created), _iso(job.started), _iso(job.finished),
-            job.run_at, job.worker, job.key, job.expires, job.traceback and job.traceback[-20_000:], json.dumps(job.warnings))
+            job.run_at, job.worker, job.key, job.expires, job.traceback and job.traceback[-20_000:],
+            json.dumps(job.warnings))
 
 def _row(job:Job) -> dict:
     "The store's columns for `job`"
@@ -77,7 +80,8 @@ def _row(job:Job) -> dict:
 
 def _record(r:dict) -> AttrDict:
     "A stored row, with its JSON decoded"
-    return AttrDict(r, args=json.loads(r['args']), result=json.loads(r['result']) if r['result'] else None,
+    return AttrDict(r, args=json.loads(r['args']),
+                    result=json.loads(r['result']) if r['result'] else None,
                     warnings=json.loads(r['warnings']) if r.get('warnings') else None)
 
 # %% ../nbs/03_store.ipynb #36534939
@@ -87,7 +91,8 @@ class JobStore:
         self.path = str(path)
         if self.path!=':memory:': Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.db = database(self.path)
-        for p in ('journal_mode=WAL', 'synchronous=NORMAL', 'busy_timeout=5000'): self.db.execute(f'pragma {p}')
+        for p in ('journal_mode=WAL', 'synchronous=NORMAL', 'busy_timeout=5000'):
+            self.db.execute(f'pragma {p}')
         self.db.conn.execute(SCHEMA)  # apsw runs every statement in the script
         self._migrate()
         self.db.conn.execute(INDEXES)
@@ -117,8 +122,10 @@ def write(self:JobStore, new=(), changed=(), chunk:int=500):
     rows = [_values(j) for j in (*new, *changed)]
     parts = [rows[i:i+chunk] for i in range(0, len(rows), chunk)]  # one statement per `chunk` jobs
     with self.lock:
-        with self.db.conn if len(parts)>1 else nullcontext():  # one statement is a transaction by itself
-            for p in parts: self.db.conn.execute(_UPSERT.format(','.join([_ROW]*len(p))), [v for r in p for v in r])
+        # one statement is a transaction by itself
+        with self.db.conn if len(parts)>1 else nullcontext():
+            for p in parts: self.db.conn.execute(_UPSERT.format(','.join([_ROW]*len(p))),
+                                                 [v for r in p for v in r])
         self.writes,self.commits = self.writes+len(rows),self.commits+1
 
 @patch
@@ -146,24 +153,28 @@ def delete(self:JobStore, job):
 @patch
 def find(self:JobStore, owner:str=None, state:str=None, limit:int=50,
          task:str=None, # Only jobs of this task
-         before:tuple=None) -> list: # `(created, id)` of the last job of the previous page: the next page starts after it
-    "Jobs, newest first, optionally only those of `owner`, in `state`, of `task`, older than `before`"
+         before:tuple=None) -> list: # Cursor: `(created, id)` of the previous page's last job
+    "Jobs, newest first, optionally only `owner`'s, in `state`, of `task`, older than `before`"
     w,a = [],[]
     for col,v in (('owner',owner), ('state',state), ('task',task)):
         if v is not None: w,a = w+[f'{col}=?'],a+[v]
     if before: w,a = w+['(created, id) < (?, ?)'],a+list(before)  # a cursor, never an offset
     where = f"where {' and '.join(w)}" if w else ''
-    with self.lock: rs = self.db.q(f'select * from jobs {where} order by created desc, id desc limit ?', [*a, limit])
+    with self.lock:
+        rs = self.db.q(f'select * from jobs {where} order by created desc, id desc limit ?',
+                       [*a, limit])
     return [_record(r) for r in rs]
 
 @patch
 def activity(self:JobStore, now:str, minutes:int=60, bucket:int=5, owner:str=None) -> list:
-    "`(bucket, state, count)` of the jobs that ended in the `minutes` before `now` (ISO time), `bucket` minutes each, 0 the latest"
+    "`(bucket, state, count)`, 0 the latest, of jobs ended in the `minutes` before `now` (ISO time)"
     w,a = ('and owner=?',[owner]) if owner is not None else ('',[])
     since = (datetime.fromisoformat(now)-timedelta(minutes=minutes)).isoformat()
-    q = (f"select cast((julianday(?)-julianday(finished))*1440/? as int) b, state, count(*) n from jobs where finished>=? and finished<=? {w} "
+    q = ("select cast((julianday(?)-julianday(finished))*1440/? as int) b, state, count(*) n "
+         f"from jobs where finished>=? and finished<=? {w} "
          "and state in ('succeeded','failed','cancelled') group by b, state")
-    with self.lock: return [(r['b'], r['state'], r['n']) for r in self.db.q(q, [now, bucket, since, now, *a])]
+    with self.lock:
+        return [(r['b'], r['state'], r['n']) for r in self.db.q(q, [now, bucket, since, now, *a])]
 
 @patch
 def counts(self:JobStore, owner:str=None) -> dict:
@@ -175,7 +186,8 @@ def counts(self:JobStore, owner:str=None) -> dict:
 @patch
 def unfinished(self:JobStore) -> list:
     "Queued and running jobs, oldest first"
-    with self.lock: rs = self.db.q("select * from jobs where state in ('queued','running') order by created")
+    with self.lock:
+        rs = self.db.q("select * from jobs where state in ('queued','running') order by created")
     return [_record(r) for r in rs]
 
 # %% ../nbs/03_store.ipynb #sp0proto
@@ -185,14 +197,15 @@ class Store(Protocol):
     def add(self, job:Job): ...
     def save(self, job:Job): ...
     def get(self, id:str) -> AttrDict|None: ...
-    def find(self, owner:str=None, state:str=None, limit:int=50, task:str=None, before:tuple=None) -> list: ...
+    def find(self, owner:str=None, state:str=None, limit:int=50, task:str=None,
+             before:tuple=None) -> list: ...
     def counts(self, owner:str=None) -> dict: ...
     def unfinished(self) -> list: ...
     def activity(self, now:str, minutes:int=60, bucket:int=5, owner:str=None) -> list: ...
     def delete(self, job): ...
 
 def check_store(store:Store, t:Task):
-    "Check that `store` keeps jobs of task `t` (which takes one argument, `n`) as bgtasks expects; an `AssertionError` says where not"
+    "Assert that `store` keeps jobs of task `t` (of one argument, `n`) as bgtasks expects"
     assert isinstance(store, Store), f'{type(store).__name__} lacks part of the Store protocol'
     t0,js = _now(),[]
     for i,o in enumerate('aabbb'):
@@ -200,16 +213,20 @@ def check_store(store:Store, t:Task):
         j.created = t0+timedelta(milliseconds=i)  # distinct, so that the order is certain
         store.add(j); js.append(j)
     ids = [j.id for j in js]
-    test_eq([(r.args, r.state, r.owner) for r in map(store.get, ids)], [({'n': i}, 'queued', o) for i,o in enumerate('aabbb')])
+    test_eq([(r.args, r.state, r.owner) for r in map(store.get, ids)],
+            [({'n': i}, 'queued', o) for i,o in enumerate('aabbb')])
     test_eq(store.get('no-such-job'), None)
     test_eq([r.id for r in store.find(task=t.name)], ids[::-1])  # newest first
     test_eq([r.id for r in store.find(owner='a')], ids[1::-1])
     page = store.find(task=t.name, limit=2)
-    test_eq([r.id for r in store.find(task=t.name, limit=2, before=(page[-1].created, page[-1].id))], ids[2:0:-1])
+    test_eq([r.id for r in store.find(task=t.name, limit=2,
+                                      before=(page[-1].created, page[-1].id))], ids[2:0:-1])
     js[0].state,js[0].started = 'running',_now()
-    js[1].state,js[1].result,js[1].attempts,js[1].started,js[1].finished = 'succeeded',{'n': 1},1,_now(),_now()
+    js[1].state,js[1].result,js[1].attempts,js[1].started,js[1].finished = (
+        'succeeded',{'n': 1},1,_now(),_now())
     for j in js[:2]: store.save(j)
-    test_eq((store.get(ids[1]).result, store.get(ids[1]).attempts, store.get(ids[0]).state), ({'n': 1}, 1, 'running'))
+    test_eq((store.get(ids[1]).result, store.get(ids[1]).attempts, store.get(ids[0]).state),
+            ({'n': 1}, 1, 'running'))
     test_eq(store.counts(owner='a'), dict(queued=0, running=1, succeeded=1, failed=0, cancelled=0))
     test_eq(store.counts(owner='b')['queued'], 3)
     test_eq({r.id for r in store.unfinished()} & set(ids), {ids[0], *ids[2:]})
@@ -226,17 +243,19 @@ def _pidns():
     try: return str(os.stat('/proc/self/ns/pid').st_ino)
     except OSError: return ''
 
-HOST = f'{socket.gethostname()}/{_boot_id()}/{_pidns()}'  # processes with the same HOST can see each other's pids
+# processes with the same HOST can see each other's pids
+HOST = f'{socket.gethostname()}/{_boot_id()}/{_pidns()}'
 
 def _pstart(pid:int) -> str|None:
-    "When process `pid` started (Linux: ticks since boot), to tell it from a later process with the same pid; `None` if it is gone"
+    "When process `pid` started (ticks since boot), to tell it from a later one; `None` if gone"
     try: st = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
     except OSError: return None
     return None if st[0] in 'ZX' else st[19]  # a zombie has exited
 
 def _alive(pid:int, pstart:str|None) -> bool:
     "Is the process `pid` that started at `pstart` still running on this host?"
-    if Path('/proc/self/stat').exists(): return (s:=_pstart(pid)) is not None and (pstart is None or s==pstart)
+    if Path('/proc/self/stat').exists():
+        return (s:=_pstart(pid)) is not None and (pstart is None or s==pstart)
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: pass
@@ -244,7 +263,7 @@ def _alive(pid:int, pstart:str|None) -> bool:
 
 @contextmanager
 def _immediate(store:JobStore):
-    "A write transaction that takes the file's write lock at once, so that what it reads cannot change before it writes"
+    "A write transaction that locks the file at once: what it reads cannot change before it writes"
     with store.lock:
         store.db.execute('begin immediate')
         try: yield store.db
@@ -262,7 +281,7 @@ def register(self:JobStore, me:str):
 
 @patch
 def beat(self:JobStore, me:str) -> bool:
-    "Count one heartbeat of worker `me`; `False` if it is not registered any more (another process took it for dead)"
+    "Count a heartbeat of worker `me`; `False` if unregistered (another process took it for dead)"
     with self.lock:
         self.db.execute('update workers set beat=beat+1 where id=?', [me])
         return bool(self.db.conn.changes())
@@ -282,28 +301,35 @@ def unregister(self:JobStore, me:str):
     "Remove worker `me`, leaving the queued jobs it held free for any process"
     with _immediate(self) as db:
         db.execute('delete from workers where id=?', [me])
-        db.execute("update jobs set worker=null where worker=? and state in ('queued','running')", [me])
+        db.execute("update jobs set worker=null where worker=? and state in ('queued','running')",
+                   [me])
 
 # %% ../nbs/03_store.ipynb #6f88820f
 @patch
 def release(self:JobStore, worker:str|None, beat:int=None, keep:float=None) -> dict|None:
-    "Take back the jobs of dead `worker` (`None`: jobs that no registered worker holds); `None` if it was alive after all"
+    "Take back dead `worker`'s jobs (`None`: those no live worker holds); `None` if it was alive"
     n,now = dict(requeued=0, rerun=0, interrupted=0),time.time()
     with _immediate(self) as db:
         if worker is not None:
             db.execute('delete from workers where id=? and beat=?', [worker, beat])
-            if not db.conn.changes(): return None  # it beat since, or another process released it first
-            rs = db.q("select id, task, state from jobs where worker=? and state in ('queued','running')", [worker])
-        else: rs = db.q("select id, task, state from jobs where state in ('queued','running') and (worker is null and state='running' "
-                        "or worker is not null and worker not in (select id from workers))")  # held by nobody alive
+            # it beat since, or another process released it first
+            if not db.conn.changes(): return None
+            rs = db.q("select id, task, state from jobs "
+                      "where worker=? and state in ('queued','running')", [worker])
+        else:  # held by nobody alive
+            rs = db.q("select id, task, state from jobs where state in ('queued','running') "
+                      "and (worker is null and state='running' "
+                      "or worker is not null and worker not in (select id from workers))")
         for r in rs:
             t = registry.get(r['task'])
             if r['state']=='running' and t and not t.policy.rerun:
-                db.execute("update jobs set state='failed', error='interrupted', finished=?, worker=null, expires=? where id=?",
+                db.execute("update jobs set state='failed', error='interrupted', "
+                           "finished=?, worker=null, expires=? where id=?",
                            [_iso(_now()), None if keep is None else now+keep, r['id']])
                 n['interrupted'] += 1
             else:
-                db.execute("update jobs set state='queued', started=null, worker=null where id=?", [r['id']])
+                db.execute("update jobs set state='queued', started=null, worker=null where id=?",
+                           [r['id']])
                 n['rerun' if r['state']=='running' else 'requeued'] += 1
     return n
 
@@ -312,18 +338,20 @@ _FREE = "state='queued' and worker is null and run_at<=?"  # the terms of the `j
 
 @patch
 def has_free(self:JobStore, tasks=None) -> bool:
-    "Is any job of `tasks` (default: all registered) free and due? A read, cheaper than a claim that finds nothing"
+    "Is any job of `tasks` (default: all) free and due? A read, cheaper than an empty claim"
     names = list(registry if tasks is None else tasks)
     if not names: return False
-    q = f"select 1 from jobs indexed by jobs_free where {_FREE} and task in ({','.join('?'*len(names))}) limit 1"
+    q = (f"select 1 from jobs indexed by jobs_free where {_FREE} "
+         f"and task in ({','.join('?'*len(names))}) limit 1")
     with self.lock: return bool(self.db.q(q, [time.time(), *names]))
 
 @patch
 def claim(self:JobStore, me:str, n:int, tasks=None) -> list:
-    "Claim for worker `me`, in one statement, up to `n` free jobs that are due, of `tasks` (names; default: all registered)"
+    "Claim for worker `me`, in one statement, up to `n` free, due jobs of `tasks` (default: all)"
     names = list(registry if tasks is None else tasks)
     if not names: return []
-    q = (f"update jobs set worker=? where id in (select id from jobs indexed by jobs_free where {_FREE} and task in ({','.join('?'*len(names))}) "
+    q = ("update jobs set worker=? where id in (select id from jobs indexed by jobs_free "
+         f"where {_FREE} and task in ({','.join('?'*len(names))}) "
          "order by run_at, rowid limit ?) returning *")
     with self.lock:
         rs = self.db.q(q, [me, time.time(), *names, n])
@@ -332,9 +360,10 @@ def claim(self:JobStore, me:str, n:int, tasks=None) -> list:
 
 @patch
 def busy(self:JobStore, me:str) -> bool:
-    "Has worker `me` a job to finish, or is a job of a registered task free and due? (read from the store, the one place that knows)"
+    "Has worker `me` a job to finish, or is a registered task's job free and due? (Asks the store)"
     names = list(registry)
-    q = (f"select 1 from jobs where state in ('queued','running') and (worker=? or ({_FREE} and task in ({','.join('?'*len(names))}))) "
+    q = ("select 1 from jobs where state in ('queued','running') "
+         f"and (worker=? or ({_FREE} and task in ({','.join('?'*len(names))}))) "
          "limit 1")
     with self.lock: return bool(self.db.q(q, [me, time.time(), *names]))
 
@@ -351,7 +380,8 @@ def add_keyed(self:JobStore, job:Job) -> AttrDict|None:
     with _immediate(self) as db:
         rs = db.q('select * from jobs where key=?', [job.key])
         if rs and (rs[0]['expires'] is None or rs[0]['expires']>time.time()): return _record(rs[0])
-        if rs: db.execute('delete from jobs where id=?', [rs[0]['id']])  # past its time, not purged yet
+        # past its time, not purged yet
+        if rs: db.execute('delete from jobs where id=?', [rs[0]['id']])
         db.execute(_UPSERT.format(_ROW), _values(job))
     self.writes += 1
 
@@ -362,7 +392,8 @@ def ask_cancel(self:JobStore, id:str, keep:float=None) -> str|bool:
         rs = db.q('select state, worker from jobs where id=?', [id])
         if not rs or rs[0]['state'] not in ('queued','running'): return False
         if rs[0]['state']=='queued' and rs[0]['worker'] is None:
-            db.execute("update jobs set state='cancelled', error='cancelled', finished=?, expires=? where id=?",
+            db.execute("update jobs set state='cancelled', error='cancelled', "
+                       "finished=?, expires=? where id=?",
                        [_iso(_now()), None if keep is None else time.time()+keep, id])
             return 'cancelled'
         db.execute('update jobs set cancel=1 where id=?', [id])

@@ -21,8 +21,10 @@ from .policy import Policy
 logger = logging.getLogger('bgtasks')
 current_owner = ContextVar('bgtasks_owner', default=None)
 current_session = ContextVar('bgtasks_session', default=None)
-current_runner = ContextVar('bgtasks_runner', default=None)  # the `Jobs` of the app handling this request, or running this job
-_state_lock = threading.Lock()  # a job's start, cancel, end and shutdown hand-back may race across threads
+# the `Jobs` of the app handling this request, or running this job
+current_runner = ContextVar('bgtasks_runner', default=None)
+# a job's start, cancel, end and shutdown hand-back may race across threads
+_state_lock = threading.Lock()
 
 def owner_id(create:bool=False) -> str|None:
     "The current browser session's owner id; with `create`, make one if the session has none yet"
@@ -33,26 +35,30 @@ def owner_id(create:bool=False) -> str|None:
 def _now(): return datetime.now(timezone.utc)
 
 # %% ../nbs/00_task.ipynb #2fffe3ed
-OPTIONS = ('delay', 'at', 'key')  # what `bg` takes for itself; a task's parameters cannot have these names
+# what `bg` takes for itself; a task's parameters cannot have these names
+OPTIONS = ('delay', 'at', 'key')
 
 class Task:
     "A plain function that can also run in the background as a `Job`"
     def __init__(self,
                  fn, # The task function; its arguments must be JSON-serialisable
-                 name:str=None, # Stable name used in logs, stores and queues (default: `fn.__name__`)
+                 name:str=None, # Stable name for logs, stores and queues (default: `fn.__name__`)
                  policy:Policy=None, # How a job runs: retries, timeout, limits; see `Policy`
-                 keep:float=None): # Seconds a store keeps a finished job (default: the store's setting)
+                 keep:float=None): # Seconds a store keeps a finished job (default: the store's)
         if keep is not None and not keep>=0: raise ValueError('keep must be >= 0 seconds, or None')
         self.fn,self.name,self.policy,self.keep = fn,name or fn.__name__,policy or Policy(),keep
         sig = inspect.signature(fn)
         self.wants_job = 'job' in sig.parameters
-        if self.wants_job and self.policy.process: raise ValueError(f'{self.name}: a process task cannot take `job`')
+        if self.wants_job and self.policy.process:
+            raise ValueError(f'{self.name}: a process task cannot take `job`')
         if (clash:=[o for o in OPTIONS if o in sig.parameters]):
-            raise ValueError(f'{self.name}: parameter {clash[0]!r} clashes with an option of bg ({", ".join(OPTIONS)}); rename it')
+            raise ValueError(f'{self.name}: parameter {clash[0]!r} clashes with an option of bg '
+                             f'({", ".join(OPTIONS)}); rename it')
         self.sig = sig.replace(parameters=[p for p in sig.parameters.values() if p.name!='job'])
         ps = self.sig.parameters.values()
         self.by_name = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in ps)
-        self.order,self.required = [p.name for p in ps],{p.name for p in ps if p.default is p.empty}  # see `_bind`
+        # see `_bind`
+        self.order,self.required = [p.name for p in ps],{p.name for p in ps if p.default is p.empty}
         self.positional = [p.name for p in ps if p.kind==p.POSITIONAL_OR_KEYWORD]
         update_wrapper(self, fn)
         registry[self.name],self.defined = self,time.monotonic()
@@ -96,21 +102,25 @@ _SCALARS = (str, int, float, bool, type(None))
 
 def _not_json(v, depth:int=0) -> tuple|None:
     "`(exception type, reason)` if `v` cannot travel as JSON and arrive as it was, else `None`"
-    if isinstance(v, float): return None if math.isfinite(v) else (ValueError, f'is {v}, which JSON cannot carry')
+    if isinstance(v, float):
+        return None if math.isfinite(v) else (ValueError, f'is {v}, which JSON cannot carry')
     if isinstance(v, _SCALARS): return None
     if depth>=MAX_DEPTH: return ValueError, f'is nested deeper than {MAX_DEPTH} levels'
     if isinstance(v, (list, tuple)): return next((w for o in v if (w:=_not_json(o, depth+1))), None)
     if isinstance(v, dict):
         for k,o in v.items():
-            if not isinstance(k, str): return TypeError, f'has the {type(k).__name__} key {k!r}, which JSON would turn into a string'
+            if not isinstance(k, str):
+                return TypeError, (f'has the {type(k).__name__} key {k!r}, '
+                                   'which JSON would turn into a string')
             if (w:=_not_json(o, depth+1)): return w
         return None
     return TypeError, f'is not JSON-serialisable (got {type(v).__name__})'
 
 @patch
 def _bind(self:Task, args, kwargs) -> dict:
-    "The arguments by parameter name, in the signature's order, as `Signature.bind` gives them (and its error for a call that does not fit)"
-    if self.by_name and len(args)<=len(self.positional):  # a plain call: bound here, about 4x faster than `bind`
+    "The arguments by name in signature order, as from `Signature.bind` (with its errors)"
+    # a plain call: bound here, about 4x faster than `bind`
+    if self.by_name and len(args)<=len(self.positional):
         d = dict(zip(self.positional, args))
         if kwargs and not (kwargs.keys()&d.keys()) and all(k in self.order for k in kwargs):
             d.update(kwargs)
@@ -121,7 +131,7 @@ def _bind(self:Task, args, kwargs) -> dict:
 
 @patch
 def _encode(self:Task, *args, **kwargs) -> str:
-    "The arguments bound to the task's signature, as JSON text; a clear `TypeError` or `ValueError` naming any that is not JSON"
+    "Bound arguments as JSON text; a clear `TypeError` or `ValueError` names any that is not JSON"
     ba = self._bind(args, kwargs)
     for k,v in ba.items():
         if type(v) in _SCALARS and type(v) is not float: continue  # the usual case: nothing to walk
@@ -134,10 +144,11 @@ def check(self:Task, *args, **kwargs) -> dict:
     return json.loads(self._encode(*args, **kwargs))
 
 # %% ../nbs/00_task.ipynb #a1d5e003
-_entropy,_entropy_lock = [b'', 0],threading.Lock()  # unread random bytes, and where the next read starts
+# unread random bytes, and where the next read starts
+_entropy,_entropy_lock = [b'', 0],threading.Lock()
 
 def random_bytes(n:int=16) -> bytes:
-    "`n` bytes from the operating system's secure random source (`os.urandom`), read 4 KiB at a time"
+    "`n` bytes from the OS's secure random source (`os.urandom`), read 4 KiB at a time"
     with _entropy_lock:
         buf,i = _entropy
         if i+n>len(buf): buf,i = os.urandom(max(4096, n)),0
@@ -147,36 +158,44 @@ def random_bytes(n:int=16) -> bytes:
 os.register_at_fork(after_in_child=lambda: _entropy.__setitem__(slice(None), [b'', 0]))  # see below
 
 def new_id() -> str:
-    "An unguessable id that sorts by creation time: 12 hex digits of milliseconds, then 128 random bits"
-    return f"{time.time_ns()//1_000_000:012x}{base64.urlsafe_b64encode(random_bytes(16)).rstrip(b'=').decode()}"
+    "An unguessable id that sorts by creation time: 12 hex digits of ms, then 128 random bits"
+    return (f"{time.time_ns()//1_000_000:012x}"
+            f"{base64.urlsafe_b64encode(random_bytes(16)).rstrip(b'=').decode()}")
 
 # %% ../nbs/00_task.ipynb #bce84a0c
 def _tasks_after() -> bool:
-    "Is the job being run by a `BackgroundTasks` list (Starlette's, FastAPI's) with more tasks after it? Its callers' frames say"
+    "Is the job run by a `BackgroundTasks` list (Starlette's, FastAPI's) with more tasks after it?"
     f = sys._getframe(2)  # 0: here, 1: `Job.__call__`, 2: whoever awaits it
     me = f and f.f_locals.get('self')
-    if isinstance(me, BackgroundTask) and not isinstance(me, (BackgroundTasks, Job)): f = f.f_back  # `add_task` wrapped the job
+    # `add_task` wrapped the job
+    if isinstance(me, BackgroundTask) and not isinstance(me, (BackgroundTasks, Job)): f = f.f_back
     if not (f and isinstance(lst:=f.f_locals.get('self'), BackgroundTasks)): return False
     cur = f.f_locals.get('task')
     return next((i for i,t in enumerate(lst.tasks) if t is cur), len(lst.tasks))<len(lst.tasks)-1
 
 class Job(BackgroundTask):
     "One run of a `Task` with checked JSON arguments; a Starlette `BackgroundTask`"
-    runner = None # The process's default `Jobs`, for jobs made outside a request and a job: the one set up last
+    runner = None # The default `Jobs`, for jobs made outside requests and jobs: the one set up last
     def __init__(self, task:Task, args:dict, id:str=None, owner:str=None, runner=None):
-        # no `super().__init__()`: it only keeps a function for `BackgroundTask.__call__`, which `Job` replaces
-        self.task,self.args,self.id,self.runner = task,args,id or new_id(),runner or current_runner.get() or Job.runner  # `runner_now`
+        # no `super().__init__()`: it only keeps a function for `BackgroundTask.__call__`,
+        # which `Job` replaces
+        self.task,self.args,self.id,self.runner = (
+            task,args,id or new_id(),runner or current_runner.get() or Job.runner)  # `runner_now`
         self.owner = owner or owner_id(create=True)
-        self.state,self.attempts,self.result,self.error,self.exc,self.traceback = 'queued',0,None,None,None,None
+        self.state,self.attempts,self.result,self.error,self.exc,self.traceback = (
+            'queued',0,None,None,None,None)
         self.created,self.started,self.finished = _now(),None,None
         self.done,self.total,self.message,self.chain = 0,None,None,None
-        self.run_at,self.key,self.worker,self.expires,self.cancelled,self.warnings = 0.,None,None,None,False,None  # see the store lessons
-        self.ended,self._waiter = False,None  # the event `wait` blocks on is made only if someone waits
+        self.run_at,self.key,self.worker,self.expires,self.cancelled,self.warnings = (
+            0.,None,None,None,False,None)  # see the store lessons
+        # the event `wait` blocks on is made only if someone waits
+        self.ended,self._waiter = False,None
 
     async def __call__(self):
         if not self.runner: return await self.run()
         self.runner.wake()
-        if _tasks_after(): await self.runner.ended(self)  # keep a task list's order, as Starlette runs it
+        # keep a task list's order, as Starlette runs it
+        if _tasks_after(): await self.runner.ended(self)
     def __repr__(self): return f'Job({self.task.name}, {self.state}, id=…{self.id[-6:]})'
 
     def wait(self, timeout:float=None) -> bool:
@@ -184,7 +203,8 @@ class Job(BackgroundTask):
         with _state_lock:
             if self.ended: return True
             w = self._waiter = self._waiter or threading.Event()
-        if getattr(self, 'foreign', False): return self.runner.follow(self, timeout)  # held by another process
+        # held by another process
+        if getattr(self, 'foreign', False): return self.runner.follow(self, timeout)
         return w.wait(timeout)
 
     def _end(self):
@@ -193,32 +213,36 @@ class Job(BackgroundTask):
         if w: w.set()
 
 def runner_now():
-    "The `Jobs` a new job goes to: that of the app handling this request or of the job running here, else the default `Job.runner`"
+    "The `Jobs` a new job goes to: the current request's app's or running job's, else `Job.runner`"
     return current_runner.get() or Job.runner
 
 # %% ../nbs/00_task.ipynb #722f0a28
 def _run_at(delay:float=None, at:datetime=None) -> float:
-    "The time (seconds since the epoch) a job may start: `delay` seconds from now, or `at`; 0 for at once"
+    "When a job may start, in epoch seconds: `delay` seconds from now, or `at`; 0 for at once"
     if delay is not None and at is not None: raise ValueError('give delay or at, not both')
     if delay is not None:
         if isinstance(delay, bool) or not isinstance(delay, (int,float)) or not (0<=delay<math.inf):
             raise ValueError(f'delay must be a finite number of seconds >= 0, got {delay!r}')
         return time.time()+delay if delay else 0.
     if at is None: return 0.
-    if not isinstance(at, datetime): raise TypeError(f'at must be a datetime, got {type(at).__name__}')
-    if at.tzinfo is None or at.utcoffset() is None: raise ValueError('at must be timezone-aware, e.g. datetime.now(timezone.utc)')
+    if not isinstance(at, datetime):
+        raise TypeError(f'at must be a datetime, got {type(at).__name__}')
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError('at must be timezone-aware, e.g. datetime.now(timezone.utc)')
     return at.timestamp()
 
 @patch
 def bg(self:Task, *args,
        delay:float=None, # Seconds to wait before the job may start (needs `Jobs`)
        at:datetime=None, # A timezone-aware time before which the job may not start (needs `Jobs`)
-       key:str=None, # Idempotency key: while a job with this key is kept, `bg` returns it instead (needs `Jobs`)
+       key:str=None, # Idempotency key: `bg` returns the kept job that has it, if any (needs `Jobs`)
        **kwargs) -> Job:
     "Check the arguments and return a `Job` that runs this task in the background"
     enc,run_at = self._encode(*args, **kwargs),_run_at(delay, at)
-    if key is not None and (not isinstance(key, str) or not key): raise ValueError('key must be a non-empty string')
-    if (run_at or key) and not runner_now(): raise ValueError('delay, at and key need a job store: set the app up with Jobs')
+    if key is not None and (not isinstance(key, str) or not key):
+        raise ValueError('key must be a non-empty string')
+    if (run_at or key) and not runner_now():
+        raise ValueError('delay, at and key need a job store: set the app up with Jobs')
     job = Job(self, json.loads(enc))
     job.args_json,job.run_at,job.key = enc,run_at,key  # a store writes the text it was checked as
     if job.runner: job = job.runner.add(job) or job  # with a `key`, the job that already has it
@@ -228,7 +252,7 @@ def bg(self:Task, *args,
 ENDED = ('succeeded', 'failed', 'cancelled')
 @patch
 def _claim(self:Job) -> bool:
-    "Mark a queued job running and return `True`; `False` if it is not queued (it ran already, or was cancelled)"
+    "Mark a queued job running and return `True`; `False` if not queued (it ran, or was cancelled)"
     with _state_lock:
         if self.state!='queued': return False
         self.state,self.started = 'running',_now()
@@ -241,7 +265,8 @@ async def run(self:Job):
     tok = current_runner.set(self.runner)  # a job this job starts goes to the same `Jobs`
     try: self._succeed(json.dumps(await self.task.policy.run(self), allow_nan=False))
     except Exception as e:
-        if getattr(e, 'retry_at', None) is not None: return self._defer(e.retry_at)  # a `RetryLater`: run again later
+        # a `RetryLater`: run again later
+        if getattr(e, 'retry_at', None) is not None: return self._defer(e.retry_at)
         self._fail(e)
     except BaseException:
         self.state,self.error = 'cancelled','cancelled'
@@ -254,13 +279,13 @@ async def run(self:Job):
 
 @patch
 def save(self:Job):
-    "Write the job's state to its runner's store, if there is one; once an ended job is written, `wait` returns"
+    "Write the job's state to its runner's store, if any; `wait` returns once an ended job is saved"
     if self.runner: self.runner.save(self)
     elif self.state in ENDED: self._end()
 
 @patch
 def _succeed(self:Job, text:str):
-    "Record the result from its JSON `text`: the value a queue would deliver, and the text a store writes"
+    "Record the result from its JSON `text`: the value a queue delivers, the text a store writes"
     if self.cancelled=='seen': return self._cancelled()
     self.result_json,self.result,self.state = text,json.loads(text),'succeeded'
 
@@ -268,9 +293,10 @@ def _succeed(self:Job, text:str):
 def _fail(self:Job, e:BaseException):
     if self.cancelled=='seen': return self._cancelled()
     err = f'{type(e).__name__}: {e}' if str(e) else type(e).__name__
-    logger.error('job %s (%s) failed after %d attempt(s): %s', self.id, self.task.name, self.attempts, err, exc_info=e)
-    # logged first: a batch written by another thread may store the state as soon as it is set, and a reader who sees
-    # 'failed' can rely on the log having it
+    logger.error('job %s (%s) failed after %d attempt(s): %s',
+                 self.id, self.task.name, self.attempts, err, exc_info=e)
+    # logged first: a batch written by another thread may store the state as soon as it is set,
+    # and a reader who sees 'failed' can rely on the log having it
     self.traceback = ''.join(traceback.format_exception(e))
     self.state,self.exc,self.error = 'failed',e,err
 
@@ -285,7 +311,7 @@ def _defer(self:Job, at:float):
 
 # %% ../nbs/00_task.ipynb #b36f173d
 class Cancelled(Exception):
-    "Raised by `Job.progress` in a running job that was asked to stop; the task may catch it to clean up"
+    "Raised by `Job.progress` in a running job asked to stop; the task may catch it to clean up"
 
 @patch
 def cancel(self:Job, reason:str='cancelled') -> bool:

@@ -6,7 +6,7 @@ Docs: https://bgtasks.github.io/bgtasks/tracking.html.md"""
 
 # %% auto #0
 __all__ = ['current_jobs', 'OWNER_COOKIE', 'Batcher', 'sign_owner', 'app_secret', 'app_key', 'owner_of', 'OwnerMiddleware',
-           'Jobs', 'StoreUnavailable', 'JobQueue', 'in_thread']
+           'Runner', 'Workers', 'Jobs', 'StoreUnavailable', 'JobQueue', 'in_thread']
 
 # %% ../nbs/03_tracking.ipynb #833b9368
 import asyncio, base64, hmac, inspect, json, os, re, threading, time, uuid, warnings, weakref
@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 from fastcore.basics import AttrDict, patch
 from fastcore.net import waitfor
 from starlette.exceptions import HTTPException
@@ -24,7 +25,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import PlainTextResponse
 from .task import Job, ENDED, Cancelled, registry, current_runner, current_session, logger, new_id, _now, _state_lock
 from .policy import close_process_pool, watched, _bound, _global_limit
-from .store import JobStore, HOST, _alive
+from .store import JobStore, Store, HOST, _alive
 
 # %% ../nbs/03_tracking.ipynb #batch0c1
 class Batcher:
@@ -206,12 +207,57 @@ class OwnerMiddleware:
             current_runner.reset(t3)
             if created: await runner.accepted(created)  # no response started (the handler raised): still run them
 
-# %% ../nbs/03_tracking.ipynb #ca8de6f0
-class Jobs:
-    "Durable jobs for `app`: a `JobStore`, workers run by the app's lifespan, per-session owners"
+# %% ../nbs/03_tracking.ipynb #rnr0cd01
+@runtime_checkable
+class Runner(Protocol):
+    "What runs the jobs of a `Jobs`: this process's own `Workers`, or Dramatiq's (`RedisBackend`, in the scale-out lesson)"
+    store: Store  # Where the jobs are kept
+    defers: bool  # Can a job wait for its retry in the store rather than on a worker? (`Policy.run` asks)
+    @property
+    def store(self): return self.jobs.store
+
+    def serve(self, jobs): ...  # Become the runner of `jobs` (called once, by `Jobs`)
+    def add(self, job:Job, created:list|None) -> Job: ...  # Store a new job and see that it runs
+    def save(self, job:Job, new:bool=False): ...  # Store a change to a job
+    async def accepted(self, created:list): ...  # A response starts: the jobs its request `created` are stored, then run
+    async def written(self, *jobs:Job): ...  # Wait until the changes made to `jobs` so far are stored
+    def fresh(self): ...  # Write what is pending, so that a read sees it
+    async def start(self): ...  # The app starts
+    async def stop(self): ...  # The app stops
+    def cancel(self, id:str) -> bool: ...  # Cancel job `id`
+    def later(self, delay:float, f): ...  # Call `f` in `delay` seconds, from any thread
+    def drain(self, timeout:float=10) -> bool: ...  # Wait until this process has nothing left to run or write
+
+# %% ../nbs/03_tracking.ipynb #rnr0cd02
+class Workers:
+    "This process's own workers, on the app's event loop: the `Runner` a `Jobs` has unless it runs on Redis"
     check_every = 0.25 # Seconds between looks at the store for free jobs that are due (see "Claims" in the store lesson)
     beat_every = 1. # Seconds between heartbeats, and between looks for dead processes and cancel requests
     ahead = 16 # Free jobs a process claims per worker beyond those running, in one statement
+    def __init__(self, n:int=4, # Jobs run at once (0: none, leave them to other processes)
+                 grace:float=10., # Seconds running jobs get to finish at shutdown
+                 lease:float=10.): # Seconds without a heartbeat after which another process takes a process for dead
+        if not isinstance(n, int) or n<0: raise ValueError('workers must be an int >= 0')
+        if grace<0: raise ValueError('grace must be >= 0')
+        if lease<=self.beat_every: raise ValueError(f'lease must be longer than beat_every ({self.beat_every}s)')
+        self.n,self.grace,self.lease,self.jobs,self.starts,self.defers = n,grace,lease,None,0,False
+        self.loop,self.loop_thread,self.queue,self.tasks,self.running,self.stopping = None,None,None,[],{},False
+        self.me,self.keeper,self.poked,self.seen,self.more,self.siblings = None,None,None,{},False,0  # see "Claims"
+        self.recovered,self.stopped,self.idle_warned,self.batch = None,None,False,None
+
+    def __repr__(self): return f'Workers({self.n}, running={len(self.running)}, started={self.loop is not None})'
+
+    @property
+    def store(self): return self.jobs.store
+
+    def serve(self, jobs):
+        "Be the runner of `jobs`: run its jobs, and write its changes in batches"
+        self.jobs = jobs
+        self.batch = Batcher(jobs.store, lambda batch: self._done(batch))  # see "Writing in batches"
+
+# %% ../nbs/03_tracking.ipynb #ca8de6f0
+class Jobs:
+    "Durable jobs for `app`: a store, and a runner (its `Workers`, run by the app's lifespan), per-session owners"
     chores = [] # Functions `f(jobs)` the keeper also calls each round (periodic tasks and retention add theirs)
     def __init__(self, app, # A FastHTML or Starlette app
                  db='jobs.db', # Database file, ':memory:', or a `JobStore`
@@ -221,39 +267,34 @@ class Jobs:
                  prefix:str|None='/jobs', # Where the progress routes go (`None`: no routes)
                  admin=None, # `admin(req) -> bool` allows a request to see every session's jobs
                  poll:str='1s', # How often a status fragment polls
-                 assets:str='local', # Pages get htmx, its SSE extension and Pico from bgtasks ('local') or from a CDN ('cdn')
+                 assets:str='local', # Pages get htmx, its SSE extension and Pico from bgtasks ('local') or a CDN ('cdn')
                  keep:float|None=7*24*3600., # Seconds a finished job is kept before it is purged (`None`: for ever)
                  lease:float=10., # Seconds without a heartbeat after which another process takes a process for dead
-                 eager:bool=False, # Run each job inline at `.bg()`, raising its error there: a mode for tests (see "In tests")
+                 eager:bool=False, # Run each job inline at `.bg()`, raising its error there: for tests (see "In tests")
                  redis:str=None): # A Redis URL: run jobs on Dramatiq workers instead (the scale-out lesson)
-        if not isinstance(workers, int) or workers<0: raise ValueError('workers must be an int >= 0')
-        if grace<0: raise ValueError('grace must be >= 0')
         if keep is not None and keep<0: raise ValueError('keep must be >= 0 seconds, or None')
-        if lease<=self.beat_every: raise ValueError(f'lease must be longer than beat_every ({self.beat_every}s)')
         if assets not in ('local', 'cdn'): raise ValueError(f"assets must be 'local' or 'cdn', not {assets!r}")
-        self.app,self.workers,self.grace,self.progress_every = app,workers,grace,progress_every
-        self.prefix,self.admin,self.poll,self.backend,self.keep,self.lease,self.assets = prefix,admin,poll,None,keep,lease,assets
-        self.eager = eager
-        if redis:
-            try: from bgtasks.scale import RedisBackend  # the scale-out lesson
-            except ModuleNotFoundError as e:
-                raise ModuleNotFoundError(f"Jobs(app, redis=...) needs the redis extra: pip install 'bgtasks[redis]' ({e})") from None
-            self.backend = RedisBackend(redis)
-            self.backend.keep = keep
-            self.store = self.backend.store
-            self.backend.serve(self)  # the backend is this app's runner: Dramatiq workers run its jobs
-        else: self.store = db if isinstance(db, JobStore) else JobStore(db)
-        self.live = weakref.WeakValueDictionary()
-        self.loop,self.queue,self.tasks,self.running,self.stopping,self.recovered = None,None,[],{},False,None
-        self.me,self.keeper,self.poked,self.seen,self.more,self.schedules,self.siblings = None,None,None,{},False,{},0  # see "Claims" in the store lesson
-        self.idle_warned = False  # see `_warn_idle`
-        self.batch = Batcher(self.store, lambda batch: self._done(batch))  # see "Writing in batches"
+        self.app,self.progress_every,self.prefix,self.admin,self.poll = app,progress_every,prefix,admin,poll
+        self.keep,self.assets,self.eager,self.backend = keep,assets,eager,None
+        self.workers = Workers(workers, grace, lease)  # checks its arguments before anything changes
+        if redis: self.workers = self.backend = _redis_backend(redis, keep)  # the scale-out lesson
+        self.store = self.backend.store if self.backend else db if isinstance(db, JobStore) else JobStore(db)
+        self.workers.serve(self)
+        self.live,self.schedules = weakref.WeakValueDictionary(),{}
         if prefix:  # first, so that a failure here leaves the app, and the process, as they were
             self.mount()  # the routes and pages of the progress lesson (`bgtasks.ui` adds this method)
+        self._wrap(app)
+        self.previous,self.closed,Job.runner = Job.runner,False,self  # the process's default runner, until `close`
+
+    def __repr__(self): return f'Jobs({self.store.path!r}, workers={self.workers!r})'
+    def mount(self): pass  # the progress lesson's routes and pages under `prefix`: `bgtasks.ui` replaces this
+
+    def _wrap(self, app):
+        "Put the owner middleware outermost, and the runner's start and stop around the app's lifespan"
         mw = Middleware(OwnerMiddleware, jobs=self)
         app.user_middleware.insert(0, mw)
         app.middleware_stack,build = None,app.build_middleware_stack
-        def outermost():  # the app's own middleware, added later, runs inside ours: the jobs it creates are owned and held too
+        def outermost():  # the app's own middleware, added later, runs inside ours: its jobs are owned and held too
             app.user_middleware[:] = [mw, *(m for m in app.user_middleware if m is not mw)]
             return build()
         app.build_middleware_stack = outermost
@@ -265,10 +306,15 @@ class Jobs:
                 async with inner(a) as state: yield state
             finally: await self.stop()
         app.router.lifespan_context = lifespan
-        self.previous,self.closed,Job.runner = Job.runner,False,self  # the process's default runner, until `close`
 
-    def __repr__(self): return f'Jobs({self.store.path!r}, workers={self.workers})'
-    def mount(self): pass  # the progress lesson's routes and pages under `prefix`: `bgtasks.ui` replaces this
+def _redis_backend(url:str, keep:float|None):
+    "A `RedisBackend` for `url`, from the scale-out lesson's module (the `redis` extra)"
+    try: from bgtasks.scale import RedisBackend
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(f"Jobs(app, redis=...) needs the redis extra: pip install 'bgtasks[redis]' ({e})") from None
+    b = RedisBackend(url)
+    b.keep = keep
+    return b
 
 # %% ../nbs/03_tracking.ipynb #88c02611
 @patch
@@ -293,39 +339,60 @@ class StoreUnavailable(HTTPException):
     "The job store cannot take a job (a full disk, a read-only file): a 503 in a request, with the reason"
     def __init__(self, err:Exception):
         self.err = err
-        super().__init__(503, f'Could not store the job ({err}). Nothing was started; please try again shortly.', {'Retry-After': '5'})
+        msg = f'Could not store the job ({err}). Nothing was started; please try again shortly.'
+        super().__init__(503, msg, {'Retry-After': '5'})
     def __str__(self): return self.detail
 
 @patch
 def add(self:Jobs, job:Job) -> Job:
     "Store a new job and queue it for the workers; with a `key` that a kept job has, return that job instead"
-    return self._add(job, current_jobs.get())
-
-@patch
-def _add(self:Jobs, job:Job, created:list|None) -> Job:
-    "`add` for this process's own workers; `created` is the list of the request's new jobs, if in a request"
     if self.eager: return self._run_eagerly(job)
-    if not job.run_at or job.run_at<=time.time(): job.worker = self.me  # claimed as it is stored (`None`: free for any)
-    if not self.loop and not self.idle_warned: self._warn_idle(job)
-    if job.key is not None and (got:=self._add_keyed(job)) is not job: return got
-    self.live[job.id] = job
-    batching = self.batch.loop is not None
-    job.held = created is not None and batching  # the request's middleware hands it over
-    if job.held: created.append(job)
-    if job.key is None: self.save(job, new=True)
-    elif not job.held: self._hand_over(job)
-    if not job.held and batching and threading.get_ident()!=self.loop_thread: self.batch.flush()
-    if (e:=getattr(job, 'store_error', None)): raise e
-    return job
+    return self.workers.add(job, current_jobs.get())
 
 @patch
-def _warn_idle(self:Jobs, job:Job):
-    "Warn, once per `Jobs`, that a job is stored where nothing runs jobs: this `Jobs` has not started and no process is registered"
-    self.idle_warned = True
-    if self.store.workers(): return  # another process (a worker, a sibling) runs them
-    warnings.warn(f"bgtasks: job {job.task.name} is stored, but nothing runs jobs: this Jobs has not started (the app's lifespan "
-                  f"did not run) and no other process is running jobs on {self.store.path}. In tests, enter the client "
-                  "(`with TestClient(app) as client:`), or call `await jobs.start()`.", RuntimeWarning, stacklevel=4)
+def save(self:Jobs, job:Job, new:bool=False):
+    "Store a change to `job` (or, if `new`, the job itself), through the runner"
+    self.workers.save(job, new)
+
+@patch
+async def accepted(self:Jobs, created:list):
+    "Wait until the jobs a request `created` are stored, then hand them to the runner"
+    await self.workers.accepted(created)
+
+@patch
+async def written(self:Jobs, *jobs:Job):
+    "Wait until every change made so far to `jobs` is stored; raise if storing a new one failed"
+    await self.workers.written(*jobs)
+
+@patch
+async def start(self:Jobs):
+    "Start the runner (the app's lifespan calls this)"
+    if not self.eager: await self.workers.start()  # eager jobs run at `.bg()`
+
+@patch
+async def stop(self:Jobs):
+    "Stop the runner (the app's lifespan calls this)"
+    if not self.eager: await self.workers.stop()
+
+@patch
+def later(self:Jobs, delay:float, f):
+    "Call `f` after `delay` seconds, on the runner's event loop (from any thread)"
+    self.workers.later(delay, f)
+
+@patch(as_prop=True)
+def defers(self:Jobs) -> bool:
+    "Can a job wait for a retry in the store rather than on a worker? (`Policy.run` asks)"
+    return self.workers.defers
+
+@patch
+def _fresh(self:Jobs):
+    "Write whatever is pending, so that a read sees every change made before it"
+    self.workers.fresh()
+
+@patch
+def _keep_for(self:Jobs, job:Job) -> float|None:
+    "Seconds to keep `job` once it has ended: its task's `keep`, else the setup's"
+    return self.keep if job.task.keep is None else job.task.keep
 
 @patch
 def wake(self:Jobs): pass  # jobs are queued when created; awaiting a job has nothing left to do
@@ -338,42 +405,6 @@ async def ended(self:Jobs, job:Job, timeout:float=None):
     await asyncio.to_thread(lambda: self.follow(job, timeout) if foreign else job.wait(timeout))
 
 @patch
-def _load(self:Jobs, r:AttrDict) -> Job:
-    "The live job for record `r`, or one rebuilt from it"
-    if (job:=self.live.get(r.id)): return job
-    job = Job(registry[r.task], r.args, id=r.id, owner=r.owner, runner=self)
-    for k in ('state','attempts','done','total','message','error','result','run_at','worker','key','expires'): setattr(job, k, r[k])
-    job.created,job.started,job.finished = [r[k] and datetime.fromisoformat(r[k]) for k in ('created','started','finished')]
-    self.live[r.id] = job
-    return job
-
-# %% ../nbs/03_tracking.ipynb #a6150cfb
-@patch
-def _add_keyed(self:Jobs, job:Job) -> Job:
-    "Store `job` at once unless a kept job has its key; then return that job instead"
-    self._fresh()  # this process's unwritten jobs first, so that their keys count too
-    try: r = self.store.add_keyed(job)
-    except Exception as e:
-        logger.error('could not store job %s: %s', job.id, e, exc_info=e)
-        raise StoreUnavailable(e) from e
-    if r is None: return job
-    got = self._load(r)
-    if got.state in ENDED: got._end()
-    elif got.worker!=self.me or not self.me: got.foreign = True  # `Job.wait` follows it in the store
-    return got
-
-@patch
-def _hand_over(self:Jobs, job:Job):
-    "Queue a stored job this process holds for its workers (from any thread), or free it if the line is long; wake the keeper when a free one is due"
-    if job.run_at and job.worker is None: return self.later(max(0., job.run_at-time.time()), self.poke)
-    if not self.me or job.worker!=self.me or not self.loop or self.stopping: return
-    if threading.get_ident()!=self.loop_thread: return self.loop.call_soon_threadsafe(self._hand_over, job)
-    if self.siblings and not job.chain and len(self.queue)+len(self.running)>=self.ahead*self.workers:
-        job.worker = None  # the line is long and other processes share the file: any of them may take it
-        return self.save(job)
-    self.queue.put_nowait(job)
-
-@patch
 def follow(self:Jobs, job:Job, timeout:float=None) -> bool:
     "Wait, reading the store, until `job` (held by another process) has ended; copy its outcome onto it"
     end = time.monotonic()+(1e9 if timeout is None else timeout)
@@ -384,21 +415,79 @@ def follow(self:Jobs, job:Job, timeout:float=None) -> bool:
     job._end()
     return True
 
+@patch
+def _load(self:Jobs, r:AttrDict) -> Job:
+    "The live job for record `r`, or one rebuilt from it"
+    if (job:=self.live.get(r.id)): return job
+    job = Job(registry[r.task], r.args, id=r.id, owner=r.owner, runner=self)
+    for k in ('state','attempts','done','total','message','error','result','run_at','worker','key','expires'):
+        setattr(job, k, r[k])
+    job.created,job.started,job.finished = [r[k] and datetime.fromisoformat(r[k]) for k in ('created','started','finished')]
+    self.live[r.id] = job
+    return job
+
+# %% ../nbs/03_tracking.ipynb #a6150cfb
+@patch
+def add(self:Workers, job:Job, created:list|None) -> Job:
+    "Store a new job and queue it for these workers; `created` is the list of the request's new jobs, if in a request"
+    if not job.run_at or job.run_at<=time.time(): job.worker = self.me  # claimed as it is stored (`None`: free for any)
+    if not self.loop and not self.idle_warned: self._warn_idle(job)
+    if job.key is not None and (got:=self._add_keyed(job)) is not job: return got
+    self.jobs.live[job.id] = job
+    batching = self.batch.loop is not None
+    job.held = created is not None and batching  # the request's middleware hands it over
+    if job.held: created.append(job)
+    if job.key is None: self.save(job, new=True)
+    elif not job.held: self._hand_over(job)
+    if not job.held and batching and threading.get_ident()!=self.loop_thread: self.batch.flush()
+    if (e:=getattr(job, 'store_error', None)): raise e
+    return job
+
+@patch
+def _warn_idle(self:Workers, job:Job):
+    "Warn, once, that a job is stored where nothing runs jobs: these workers have not started and no process is registered"
+    self.idle_warned = True
+    if self.store.workers(): return  # another process (a worker, a sibling) runs them
+    warnings.warn(f"bgtasks: job {job.task.name} is stored, but nothing runs jobs: this Jobs has not started (the app's "
+                  f"lifespan did not run) and no other process is running jobs on {self.store.path}. In tests, enter the "
+                  "client (`with TestClient(app) as client:`), or call `await jobs.start()`.", RuntimeWarning, stacklevel=5)
+
+@patch
+def _add_keyed(self:Workers, job:Job) -> Job:
+    "Store `job` at once unless a kept job has its key; then return that job instead"
+    self.fresh()  # this process's unwritten jobs first, so that their keys count too
+    try: r = self.store.add_keyed(job)
+    except Exception as e:
+        logger.error('could not store job %s: %s', job.id, e, exc_info=e)
+        raise StoreUnavailable(e) from e
+    if r is None: return job
+    got = self.jobs._load(r)
+    if got.state in ENDED: got._end()
+    elif got.worker!=self.me or not self.me: got.foreign = True  # `Job.wait` follows it in the store
+    return got
+
+@patch
+def _hand_over(self:Workers, job:Job):
+    "Queue a stored job this process holds (from any thread), or free it if the line is long; wake the keeper for a due free one"
+    if job.run_at and job.worker is None: return self.later(max(0., job.run_at-time.time()), self.poke)
+    if not self.me or job.worker!=self.me or not self.loop or self.stopping: return
+    if threading.get_ident()!=self.loop_thread: return self.loop.call_soon_threadsafe(self._hand_over, job)
+    if self.siblings and not job.chain and len(self.queue)+len(self.running)>=self.ahead*self.n:
+        job.worker = None  # the line is long and other processes share the file: any of them may take it
+        return self.save(job)
+    self.queue.put_nowait(job)
+
 # %% ../nbs/03_tracking.ipynb #0fea8f57
 @patch
-def save(self:Jobs, job:Job, new:bool=False):
+def save(self:Workers, job:Job, new:bool=False):
     "Note that `job` changed (or, if `new`, was created): written with the next batch, or at once when not batching"
-    if job.state in ENDED and job.expires is None and (k:=self._keep_for(job)) is not None: job.expires = time.time()+k
-    if not new and job.state=='queued' and job.run_at and job.worker is None: self.later(max(0., job.run_at-time.time()), self.poke)
+    if job.state in ENDED and job.expires is None and (k:=self.jobs._keep_for(job)) is not None: job.expires = time.time()+k
+    if not new and job.state=='queued' and job.run_at and job.worker is None:
+        self.later(max(0., job.run_at-time.time()), self.poke)
     self.batch.note(job, new)
 
 @patch
-def _keep_for(self:Jobs, job:Job) -> float|None:
-    "Seconds to keep `job` once it has ended: its task's `keep`, else the setup's"
-    return self.keep if job.task.keep is None else job.task.keep
-
-@patch
-def _done(self:Jobs, batch:dict):
+def _done(self:Workers, batch:dict):
     "After a write, on the workers' loop: queue new jobs nobody holds, end ended ones"
     for job,new in batch.values():
         if getattr(job, 'store_error', None): continue
@@ -406,13 +495,13 @@ def _done(self:Jobs, batch:dict):
         if job.state in ENDED: job._end()
 
 @patch
-async def written(self:Jobs, *jobs:Job):
+async def written(self:Workers, *jobs:Job):
     "Wait until every change made so far to `jobs` is stored; raise if storing a new one failed"
     await self.batch.written(*jobs)
 
 @patch
-async def accepted(self:Jobs, created:list):
-    "Wait until the jobs a request `created` are stored, then hand them to the workers"
+async def accepted(self:Workers, created:list):
+    "Wait until the jobs a request `created` are stored, then queue them"
     jobs = list(created)
     created.clear()
     await self.written(*jobs)
@@ -420,19 +509,26 @@ async def accepted(self:Jobs, created:list):
         if not j.chain: self._hand_over(j)
 
 @patch
-def _fresh(self:Jobs):
+def fresh(self:Workers):
     "Write whatever is pending, so that a read sees every change made before it"
     self.batch.fresh()
 
+@patch
+def later(self:Workers, delay:float, f):
+    "Call `f` on the workers' event loop after `delay` seconds (from any thread); at once if they are not running"
+    if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
+    else: f()
+
 # %% ../nbs/03_tracking.ipynb #143867e2
 @patch
-def recover(self:Jobs) -> dict:
+def recover(self:Workers) -> dict:
     "Take back the jobs of processes that died on this host, and count the jobs waiting to run"
     n = dict(requeued=0, rerun=0, interrupted=0, unknown=0)
     if not self.me: return n
+    keep = self.jobs.keep
     for t,k in self.store.free().items(): n['requeued' if t in registry else 'unknown'] += k
     dead = [w for w in self.store.workers() if w.id!=self.me and w.host==HOST and not _alive(w.pid, w.pstart)]
-    for r in [self.store.release(w.id, w.beat, self.keep) for w in dead] + [self.store.release(None, keep=self.keep)]:
+    for r in [self.store.release(w.id, w.beat, keep) for w in dead] + [self.store.release(None, keep=keep)]:
         for k,v in (r or {}).items(): n[k] += v
     if n['unknown']: logger.warning('%d queued job(s) of tasks this process does not know are left for one that does: %s',
                                     n['unknown'], sorted(t for t in self.store.free() if t not in registry))
@@ -441,52 +537,47 @@ def recover(self:Jobs) -> dict:
     return n
 
 @patch
-async def start(self:Jobs):
+async def start(self:Workers):
     "Recover unfinished jobs, then start batching writes, the workers and the keeper"
-    if self.eager: return  # eager jobs run at `.bg()`
-    self.starts = getattr(self, 'starts', 0)+1
+    self.starts += 1
     if self.starts>1: return  # already running, e.g. a second test client on the same app
     self.loop,self.queue,self.stopping,self.poked = asyncio.get_running_loop(),JobQueue(),False,asyncio.Event()
     self.loop_thread = threading.get_ident()
-    if self.workers:
+    if self.n:
         self.me = new_id()
         self.store.register(self.me)
     self.recovered = self.recover()
     self.batch.start()
-    if self.workers:
-        self.threads = ThreadPoolExecutor(self.workers, thread_name_prefix='bgtasks-worker')  # see "The workers"
-        self.tasks = [asyncio.create_task(self._work(), name=f'bgtasks-worker-{i}') for i in range(self.workers)]
+    self.defers = self.me is not None
+    if self.n:
+        self.threads = ThreadPoolExecutor(self.n, thread_name_prefix='bgtasks-worker')  # see "The workers"
+        self.tasks = [asyncio.create_task(self._work(), name=f'bgtasks-worker-{i}') for i in range(self.n)]
     self.keeper = asyncio.create_task(self._keep(), name='bgtasks-keeper')
 
 # %% ../nbs/03_tracking.ipynb #3a1a883f
 @patch
-def poke(self:Jobs):
+def poke(self:Workers):
     "Wake the keeper now (from any thread), e.g. because a job became due"
     if self.loop and self.poked:
         try: self.loop.call_soon_threadsafe(self.poked.set)
         except RuntimeError: pass  # the loop has closed
 
-@patch(as_prop=True)
-def defers(self:Jobs) -> bool:
-    "Can a job wait for a retry in the store rather than on a worker? (`Policy.run` asks)"
-    return self.me is not None and self.loop is not None and not self.stopping
-
 @patch
-def _feed(self:Jobs) -> int:
+def _feed(self:Workers) -> int:
     "Claim free jobs that are due, as many as the workers have room for; return how many"
-    room = self.ahead*self.workers-len(self.queue)-len(self.running)
+    room = self.ahead*self.n-len(self.queue)-len(self.running)
     if not self.me or self.stopping or room<=0: return 0
     if not self.store.has_free(): self.more = False; return 0
     rs = self.store.claim(self.me, room)
     for r in rs:
-        job = self._load(r)
+        job = self.jobs._load(r)
         job.state,job.worker,job.run_at = 'queued',self.me,r.run_at
         self.queue.put_nowait(job)
     self.more = len(rs)==room  # there may be more: claim again as soon as there is room
     return len(rs)
 
 @patch
-def _beat(self:Jobs):
+def _beat(self:Workers):
     "One heartbeat: say this process is alive, take back the jobs of dead ones, and act on cancel requests"
     if not self.store.beat(self.me):
         logger.warning('worker %s was taken for dead by another process; registering again', self.me)
@@ -498,17 +589,17 @@ def _beat(self:Jobs):
         b,t = self.seen.get(w.id, (None, now))
         if b!=w.beat: self.seen[w.id] = (w.beat, now)
         if (w.host==HOST and not _alive(w.pid, w.pstart)) or (b==w.beat and now-t>self.lease):
-            if (n:=self.store.release(w.id, w.beat, self.keep)) is not None:
+            if (n:=self.store.release(w.id, w.beat, self.jobs.keep)) is not None:
                 logger.warning('worker %s (pid %s) stopped without a goodbye; took back its jobs: %s', w.id, w.pid, n)
                 self.seen.pop(w.id, None)
                 self.more = True
     for id in self.store.cancels(self.me):
-        if (job:=self.live.get(id)): self._stop_job(job)
+        if (job:=self.jobs.live.get(id)): self._stop_job(job)
 
 @patch
-def _shed(self:Jobs) -> int:
+def _shed(self:Workers) -> int:
     "Free the end of a line longer than `ahead` per worker when other processes share the file; return how many"
-    extra = len(self.queue)-self.ahead*self.workers
+    extra = len(self.queue)-self.ahead*self.n
     if not self.siblings or extra<=0: return 0
     out = self.queue.shed(extra, lambda j: not j.chain and j.state=='queued')
     for j in out:
@@ -517,14 +608,14 @@ def _shed(self:Jobs) -> int:
     return len(out)
 
 @patch
-async def _keep(self:Jobs):
+async def _keep(self:Workers):
     "The keeper: heartbeats, chores and claims, every `check_every` seconds or when poked"
     beat = 0.
     while not self.stopping:
         try:
             if self.me and time.monotonic()-beat>=self.beat_every: beat = time.monotonic(); self._beat()
             elif self.me: self.siblings = self.store.siblings(self.me)
-            for f in self.chores: f(self)
+            for f in self.jobs.chores: f(self.jobs)
             self._shed()
             self._feed()
         except Exception as e: logger.error('bgtasks keeper: %s', e, exc_info=e)  # e.g. a full disk: try again next round
@@ -599,7 +690,7 @@ def run_here(self:Job) -> int|None:
 def _next_here(job): return job is not None and job.state=='queued' and not job.chain and in_thread(job)
 
 @patch
-def _run_in_thread(self:Jobs, job:Job) -> int:
+def _run_in_thread(self:Workers, job:Job) -> int:
     "Run `job`, then each `in_thread` job next in line, in this thread; return how many ran"
     n = 0
     while job:
@@ -612,9 +703,9 @@ def _run_in_thread(self:Jobs, job:Job) -> int:
     return n
 
 @patch
-async def _work(self:Jobs):
+async def _work(self:Workers):
     while not self.stopping:
-        if self.more and len(self.queue)<self.workers: self.poke()  # claim more before the line runs dry
+        if self.more and len(self.queue)<self.n: self.poke()  # claim more before the line runs dry
         job = await self.queue.get()
         if job is None or self.stopping: break
         if job.state!='queued' or job.chain: continue
@@ -628,12 +719,12 @@ async def _work(self:Jobs):
 
 # %% ../nbs/03_tracking.ipynb #7ad54771
 @patch
-async def stop(self:Jobs):
+async def stop(self:Workers):
     "Stop taking work, let running jobs finish within `grace` seconds, leave the rest queued for any process"
-    if self.eager: return
     self.starts -= 1
     if self.starts>0: return
-    self.stopping,was_running,waiting = True,len(self.running),sum(j is not None for j in self.queue.jobs)
+    self.stopping,self.defers,was_running = True,False,len(self.running)
+    waiting = sum(j is not None for j in self.queue.jobs)
     for _ in self.tasks: self.queue.put_nowait(None)
     done,pending = await asyncio.wait(self.tasks, timeout=self.grace) if self.tasks else (set(),set())
     left = list(self.running.values())
@@ -650,8 +741,8 @@ async def stop(self:Jobs):
     if self.me: self.store.unregister(self.me)  # what it held is free for any process
     for job in self.queue.jobs:
         if job: job.worker = None
-    self.tasks,self.loop,self.collecting,self.writing,self.me,self.keeper = [],None,None,None,None,None
-    if self.workers: self.threads.shutdown(wait=False)  # a thread still running a job it was given up on finishes on its own
+    self.tasks,self.loop,self.me,self.keeper = [],None,None,None
+    if self.n: self.threads.shutdown(wait=False)  # a thread still running a job it was given up on finishes on its own
     close_process_pool()
 
 # %% ../nbs/03_tracking.ipynb #030d2364
@@ -702,12 +793,6 @@ def _flush(self:Job):
     self._flush_due,self._saved_at = False,time.monotonic()
     if self.state=='running': self.save()
 
-@patch
-def later(self:Jobs, delay:float, f):
-    "Call `f` on the workers' event loop after `delay` seconds (from any thread)"
-    if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
-    else: f()
-
 # %% ../nbs/03_tracking.ipynb #addc21f7
 @patch
 def get(self:Jobs, id:str) -> AttrDict|None:
@@ -728,26 +813,9 @@ def counts(self:Jobs, owner:str=None) -> dict:
     return self.store.counts(owner)
 
 @patch
-def _stop_job(self:Jobs, job:Job) -> bool:
-    "Cancel a job this process holds: a queued one never runs, a running one is asked to stop"
-    if job.cancel(): return True
-    if job.state!='running': return False
-    job.cancelled = job.cancelled or True
-    if (t:=getattr(job, 'atask', None)) and (inspect.iscoroutinefunction(job.task.fn) or job.task.policy.process): t.cancel()
-    return True
-
-@patch
 def cancel(self:Jobs, id:str) -> bool:
     "Cancel job `id`: a queued job will not run, a running one is stopped; `True` unless it had ended or is unknown"
-    if hasattr(self.store, 'cancel'): return self.store.cancel(id)  # a store that cancels by itself (Redis)
-    if (job:=self.live.get(id)) and self.me and job.worker==self.me:
-        ok = self._stop_job(job)
-        self._fresh()
-        return ok
-    self._fresh()
-    how = self.store.ask_cancel(id, self.keep)  # free: cancelled now; held by another process: it stops it at its next beat
-    if job and how=='cancelled': job.state,job.error = 'cancelled','cancelled'
-    return bool(how)
+    return self.workers.cancel(id)
 
 @patch
 def delete(self:Jobs, id:str) -> bool:
@@ -761,15 +829,41 @@ def delete(self:Jobs, id:str) -> bool:
 @patch
 def drain(self:Jobs, timeout:float=10) -> bool:
     "Wait until this process has no due job left to run, nor a change left to write; `True` unless `timeout` passed first"
-    end = time.monotonic()+timeout
-    while self.loop and (self.batch.busy or (self.me and self.store.busy(self.me))):
-        if time.monotonic()>end: return False
-        time.sleep(0.01)
-    self._fresh()
-    return True
+    return self.workers.drain(timeout)
 
 @patch
 def wait(self:Jobs, id:str, timeout:float=10) -> AttrDict:
     "Wait until job `id` has ended and return it"
     waitfor(lambda: (r:=self.get(id)) and r.state not in ('queued','running'), timeout=timeout)
     return self.get(id)
+
+@patch
+def _stop_job(self:Workers, job:Job) -> bool:
+    "Cancel a job this process holds: a queued one never runs, a running one is asked to stop"
+    if job.cancel(): return True
+    if job.state!='running': return False
+    job.cancelled = job.cancelled or True
+    if (t:=getattr(job, 'atask', None)) and (inspect.iscoroutinefunction(job.task.fn) or job.task.policy.process): t.cancel()
+    return True
+
+@patch
+def cancel(self:Workers, id:str) -> bool:
+    "Cancel job `id`: stopped here if these workers hold it, else through the store (its holder stops it at its next beat)"
+    if (job:=self.jobs.live.get(id)) and self.me and job.worker==self.me:
+        ok = self._stop_job(job)
+        self.fresh()
+        return ok
+    self.fresh()
+    how = self.store.ask_cancel(id, self.jobs.keep)  # free: cancelled now; held by another process: at its next beat
+    if job and how=='cancelled': job.state,job.error = 'cancelled','cancelled'
+    return bool(how)
+
+@patch
+def drain(self:Workers, timeout:float=10) -> bool:
+    "Wait until these workers have no due job left to run, nor a change left to write; `True` unless `timeout` passed first"
+    end = time.monotonic()+timeout
+    while self.loop and (self.batch.busy or (self.me and self.store.busy(self.me))):
+        if time.monotonic()>end: return False
+        time.sleep(0.01)
+    self.fresh()
+    return True

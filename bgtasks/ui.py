@@ -51,13 +51,17 @@ def JobStatus(rec, # A stored job (from `Jobs.get`)
               poll:str|None='1s'): # Polling interval while the job is live (`None`: never poll)
     "A job's state and progress as a fragment that polls until the job has ended"
     live = rec.state in LIVE
-    hx = dict(hx_get=f'{prefix}/{rec.id}/status', hx_trigger=f'every {poll}', hx_swap='outerHTML') if live and poll else {}
+    hx = (dict(hx_get=f'{prefix}/{rec.id}/status', hx_trigger=f'every {poll}', hx_swap='outerHTML')
+          if live and poll else {})
     count = f'{rec.done} of {rec.total}' if rec.total else ''
     w = rec.get('warnings')
-    warned = Span(f"{w['count']} warning{'s'*(w['count']!=1)}", cls='bgtasks-state bgtasks-warned') if w else ''
-    return Div(Div(Strong(A(rec.task, href=f'{prefix}/{rec.id}')), Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}'), warned),
+    warned = (Span(f"{w['count']} warning{'s'*(w['count']!=1)}", cls='bgtasks-state bgtasks-warned')
+              if w else '')
+    return Div(Div(Strong(A(rec.task, href=f'{prefix}/{rec.id}')),
+                   Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}'), warned),
                _bar(rec),
-               Small(' · '.join(o for o in (count, rec.message, rec.get('finished') and rec.get('started') and _secs(duration(rec))) if o),
+               Small(' · '.join(o for o in (count, rec.message, rec.get('finished') and
+                                            rec.get('started') and _secs(duration(rec))) if o),
                      cls='bgtasks-message'),
                Small(_short(w['last'][-1]), cls='bgtasks-warning') if w else '',
                Small(_short(rec.error), cls='bgtasks-error') if rec.error else '',
@@ -85,7 +89,8 @@ SSE_EXT = Script(src='https://cdn.jsdelivr.net/npm/htmx-ext-sse@2.2.4/sse.js')
 
 def JobStream(rec, prefix:str='/jobs'):
     "A job's status, updated live over server-sent events until it ends"
-    return Div(JobStatus(rec, prefix, poll=None), hx_ext='sse', sse_connect=f'{prefix}/{rec.id}/stream',
+    return Div(JobStatus(rec, prefix, poll=None),
+               hx_ext='sse', sse_connect=f'{prefix}/{rec.id}/stream',
                sse_swap='status', sse_close='end', id=f'stream-{rec.id}')
 
 async def job_events(jobs, id:str, every:float=0.25, limit:float=3600):
@@ -102,10 +107,12 @@ async def job_events(jobs, id:str, every:float=0.25, limit:float=3600):
 
 # %% ../nbs/04_progress_ui.ipynb #53b47d03
 def StoreAlarm(store):
-    "A banner when the store reports that it lost jobs (`store.alarm()`: the Redis store's, after its data was wiped), else nothing"
+    "A banner if `store.alarm()` reports lost jobs (the Redis store's, after a wipe), else nothing"
     if not (a:=getattr(store, 'alarm', None)) or not (a:=a()): return ''
-    return Article(P(Strong('Jobs were lost. '), f"The job store's data was wiped at {a['at'][:19].replace('T', ' ')} UTC, "
-                     f"and {a['vanished']} job(s) vanished with it: those that were waiting will not run, and their pages are gone."),
+    return Article(P(Strong('Jobs were lost. '),
+                     f"The job store's data was wiped at {a['at'][:19].replace('T', ' ')} UTC, "
+                     f"and {a['vanished']} job(s) vanished with it: "
+                     "those that were waiting will not run, and their pages are gone."),
                    role='alert', cls='bgtasks-alarm')
 
 # %% ../nbs/04_progress_ui.ipynb #ab1e8ba5
@@ -118,18 +125,23 @@ def JobCounts(counts:dict, base:str=None):
 
 def ActivityChart(counts:list, # `(bucket, state, count)`, bucket 0 the latest (`JobStore.activity`)
                   minutes:int=60, bucket:int=5):
-    "Jobs that ended in the last `minutes`, per `bucket` minutes, as a small SVG bar chart: succeeded green, failed red"
+    "Jobs ended in the last `minutes` per `bucket` minutes as SVG bars: succeeded green, failed red"
     n = minutes//bucket
     ok,bad = [0]*n,[0]*n
     for b,state,k in counts:
         if 0<=b<n and state!='cancelled': (ok if state=='succeeded' else bad)[n-1-b] += k
     top,w,h = max([a+b for a,b in zip(ok,bad)]+[1]),480/n,60
-    bars = [Rect(x=k*w+1, y=h-h*(a+b)/top, width=w-2, height=h*b/top, fill='#dc3545') for k,(a,b) in enumerate(zip(ok,bad)) if b]
-    bars += [Rect(x=k*w+1, y=h-h*a/top, width=w-2, height=h*a/top, fill='#198754') for k,a in enumerate(ok) if a]
+    bars = [Rect(x=k*w+1, y=h-h*(a+b)/top, width=w-2, height=h*b/top, fill='#dc3545')
+            for k,(a,b) in enumerate(zip(ok,bad)) if b]
+    bars += [Rect(x=k*w+1, y=h-h*a/top, width=w-2, height=h*a/top, fill='#198754')
+             for k,a in enumerate(ok) if a]
     said = f'Last {minutes} minutes: {sum(ok)} succeeded, {sum(bad)} failed'
-    frame = [Rect(x=0, y=0, width=480, height=h, fill='#f1f3f5'), Rect(x=0, y=h-1, width=480, height=1, fill='#adb5bd')]
-    return Figure(Svg(*frame, *bars, viewBox=f'0 0 480 {h}', preserveAspectRatio='none', role='img', aria_label=said),
-                  Div(Small(f'{minutes} min ago'), Small('now'), cls='bgtasks-axis', aria_hidden='true'),
+    frame = [Rect(x=0, y=0, width=480, height=h, fill='#f1f3f5'),
+             Rect(x=0, y=h-1, width=480, height=1, fill='#adb5bd')]
+    return Figure(Svg(*frame, *bars, viewBox=f'0 0 480 {h}', preserveAspectRatio='none',
+                      role='img', aria_label=said),
+                  Div(Small(f'{minutes} min ago'), Small('now'),
+                      cls='bgtasks-axis', aria_hidden='true'),
                   Figcaption(Small(said)), cls='bgtasks-chart')
 
 def _cursor(rec) -> str: return f'{rec.created}|{rec.id}'
@@ -142,28 +154,38 @@ def _parse_cursor(s:str) -> tuple|None:
     except ValueError: return None
     return c,i
 
-def Dashboard(jobs, owner=None, # The session whose jobs to show (`None`: everyone's, for the admin view)
+def Dashboard(jobs, owner=None, # The session whose jobs to show (`None`: all, for the admin view)
               title='Your jobs', limit:int=50, # Jobs per page
               state:str=None, task:str=None, # Filters
               before:str=None, # The page's cursor, from its "Older" link
               base:str=None): # The dashboard's own address (default: the prefix)
-    "A page of jobs, newest first: counts by state, the last hour as a chart, filters by state and task, and cursor paging"
+    "A page of jobs, newest first: state counts, last hour's chart, state and task filters, paging"
     base = base or f'{jobs.prefix}/'
     state,task = (state if state in STATES else None),(task if task and len(task)<=100 else None)
-    recs = jobs.find(owner=owner, state=state, task=task, limit=limit+1, before=_parse_cursor(before))
+    recs = jobs.find(owner=owner, state=state, task=task, limit=limit+1,
+                     before=_parse_cursor(before))
     more,recs = len(recs)>limit,recs[:limit]
     link = lambda **kw: base+'?'+urlencode({k:v for k,v in (dict(state=state, task=task)|kw).items() if v})
-    filters = Form(Select(Option('All states', value=''), *[Option(s, value=s, selected=s==state) for s in STATES], name='state', aria_label='State'),
-                   Select(Option('All tasks', value=''), *[Option(t, value=t, selected=t==task) for t in sorted({*registry, *([task] if task else [])})],
+    filters = Form(Select(Option('All states', value=''),
+                          *[Option(s, value=s, selected=s==state) for s in STATES],
+                          name='state', aria_label='State'),
+                   Select(Option('All tasks', value=''),
+                          *[Option(t, value=t, selected=t==task)
+                            for t in sorted({*registry, *([task] if task else [])})],
                           name='task', aria_label='Task'),
-                   Button('Filter', type='submit'), method='get', action=base, cls='bgtasks-filters')
+                   Button('Filter', type='submit'),
+                   method='get', action=base, cls='bgtasks-filters')
     empty = (P('No jobs match these filters. ', A('Show all jobs', href=base)) if state or task else
-             P('No jobs yet. The jobs you start show up here, newest first, and update themselves while they run.'))
-    pager = Nav(A('Newest', href=link()) if before else '', A('Older →', href=link(before=_cursor(recs[-1]))) if more else '',
+             P('No jobs yet. The jobs you start show up here, newest first, '
+               'and update themselves while they run.'))
+    pager = Nav(A('Newest', href=link()) if before else '',
+                A('Older →', href=link(before=_cursor(recs[-1]))) if more else '',
                 cls='bgtasks-pager')
     chart = ActivityChart(jobs.store.activity(datetime.now(timezone.utc).isoformat(), owner=owner))
-    return Title(title), Main(H1(title), StoreAlarm(jobs.store), JobCounts(jobs.counts(owner), base), chart,
-                              filters, *[JobStatus(r, jobs.prefix, jobs.poll) for r in recs] or [empty], pager, cls='container')
+    return Title(title), Main(H1(title), StoreAlarm(jobs.store),
+                              JobCounts(jobs.counts(owner), base), chart, filters,
+                              *[JobStatus(r, jobs.prefix, jobs.poll) for r in recs] or [empty],
+                              pager, cls='container')
 
 # %% ../nbs/04_progress_ui.ipynb #01e76934
 def _json_block(v, limit:int=None, more:str=None):
@@ -179,28 +201,36 @@ def JobDetail(rec, # A stored job (from `Jobs.get`)
               admin:bool=False, # Show the traceback too
               full:bool=False, # Show the whole result, however long
               limit:int=2000): # Characters of the result shown unless `full`
-    "Everything about one job, with its actions, as a fragment that refreshes itself until the job has ended"
+    "Everything about one job, with its actions, as a fragment refreshing until the job has ended"
     live,url = rec.state in LIVE,f'{prefix}/{rec.id}'
-    hx = dict(hx_get=f'{url}/detail' + ('?full=1' if full else ''), hx_trigger=f'every {poll}', hx_swap='outerHTML') if live and poll else {}
-    rows = [('Task', rec.task), ('State', Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}')),
-            ('Progress', f'{rec.done} of {rec.total}' if rec.total else str(rec.done or 0)), ('Attempts', str(rec.attempts)),
-            ('Created', _when(rec.created)), ('Started', _when(rec.started)), ('Finished', _when(rec.finished)),
+    hx = (dict(hx_get=f'{url}/detail' + ('?full=1' if full else ''), hx_trigger=f'every {poll}',
+               hx_swap='outerHTML') if live and poll else {})
+    rows = [('Task', rec.task),
+            ('State', Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}')),
+            ('Progress', f'{rec.done} of {rec.total}' if rec.total else str(rec.done or 0)),
+            ('Attempts', str(rec.attempts)), ('Created', _when(rec.created)),
+            ('Started', _when(rec.started)), ('Finished', _when(rec.finished)),
             ('Duration', _secs(duration(rec)))]
     if rec.message: rows.append(('Message', rec.message))
     acts = []
     if csrf:
-        act = lambda label, what, **kw: Button(label, hx_post=f'{url}/{what}', hx_headers=json.dumps({'X-CSRF-Token': csrf}),
-                                              hx_target=f'#detail-{rec.id}', hx_swap='outerHTML', cls='secondary outline', **kw)
+        act = lambda label, what, **kw: Button(label, hx_post=f'{url}/{what}',
+                                              hx_headers=json.dumps({'X-CSRF-Token': csrf}),
+                                              hx_target=f'#detail-{rec.id}', hx_swap='outerHTML',
+                                              cls='secondary outline', **kw)
         if live: acts.append(act('Cancel', 'cancel'))
         if rec.state in ('failed', 'cancelled'): acts.append(act('Retry', 'retry'))
         if not live: acts.append(act('Delete', 'delete', hx_confirm='Delete this job?'))
     return Article(
-        Header(Strong(rec.task), Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}')), _bar(rec),
+        Header(Strong(rec.task), Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}')),
+        _bar(rec),
         Table(Tbody(*[Tr(Th(k, scope='row'), Td(v)) for k,v in rows]), cls='bgtasks-fields'),
         H3('Arguments'), _json_block(rec.args),
-        *([H3('Result'), _json_block(rec.result, None if full else limit, f'{url}?full=1')] if rec.state=='succeeded' else []),
+        *([H3('Result'), _json_block(rec.result, None if full else limit, f'{url}?full=1')]
+          if rec.state=='succeeded' else []),
         *([H3('Error'), P(rec.error, cls='bgtasks-error')] if rec.error else []),
-        *([H3(f"Warnings ({rec.warnings['count']})"), Ul(*[Li(m) for m in rec.warnings['last']], cls='bgtasks-warning')]
+        *([H3(f"Warnings ({rec.warnings['count']})"),
+           Ul(*[Li(m) for m in rec.warnings['last']], cls='bgtasks-warning')]
           if rec.get('warnings') else []),
         *([H3('Traceback'), Pre(rec.traceback)] if admin and rec.get('traceback') else []),
         Footer(*acts, cls='bgtasks-actions') if acts else '',
@@ -208,11 +238,13 @@ def JobDetail(rec, # A stored job (from `Jobs.get`)
 
 # %% ../nbs/04_progress_ui.ipynb #80dbc3c1
 STATIC = files('bgtasks')/'static'
-ASSETS = {'htmx': 'htmx.min.js', 'sse': 'sse.js', 'pico': 'pico.min.css'}  # what a CDN address is for, and the packaged copy
+# what a CDN address is for, and the packaged copy
+ASSETS = {'htmx': 'htmx.min.js', 'sse': 'sse.js', 'pico': 'pico.min.css'}
 
 def _asset(h) -> str|None:
     "Which packaged asset the header `h` loads from a CDN ('htmx', 'pico'), if any"
-    url = (getattr(h, 'attrs', None) or {}).get('src') or (getattr(h, 'attrs', None) or {}).get('href') or ''
+    url = ((getattr(h, 'attrs', None) or {}).get('src') or
+           (getattr(h, 'attrs', None) or {}).get('href') or '')
     if not url.startswith(('http://', 'https://')): return None
     name = url.rsplit('/', 1)[-1]
     if '/htmx.org@' in url and name in ('htmx.js', 'htmx.min.js'): return 'htmx'
@@ -221,14 +253,16 @@ def _asset(h) -> str|None:
 def local_hdrs(hdrs, prefix:str='/jobs') -> list:
     "`hdrs` with the CDN addresses of htmx and Pico replaced by the copies served under `prefix`"
     def local(h):
-        if isinstance(h, (tuple, list)): return type(h)(local(o) for o in h)  # e.g. FastHTML's Pico link and its style
+        # e.g. FastHTML's Pico link and its style
+        if isinstance(h, (tuple, list)): return type(h)(local(o) for o in h)
         if (a:=_asset(h))=='htmx': return Script(src=f'{prefix}/static/{ASSETS[a]}')
         if a=='pico': return Link(rel='stylesheet', href=f'{prefix}/static/{ASSETS[a]}')
         return h
     return [local(h) for h in hdrs]
 
 # %% ../nbs/04_progress_ui.ipynb #274012e4
-def _html(ft, status:int=200, headers=None) -> HTMLResponse: return HTMLResponse(to_xml(ft), status_code=status, headers=headers)
+def _html(ft, status:int=200, headers=None) -> HTMLResponse:
+    return HTMLResponse(to_xml(ft), status_code=status, headers=headers)
 def _not_found(): return _html(P('No such job.'), 404)
 
 def _mine(jobs, id:str):
@@ -239,39 +273,44 @@ def _mine(jobs, id:str):
     return rec if rec and rec.owner==owner else None
 
 class _Same(NotStr):
-    "Raw HTML that every request shares: FastHTML's per-request copy of the app's headers can keep it as is"
+    "Raw HTML every request shares: FastHTML's per-request copy of the app's headers keeps it as is"
     def __deepcopy__(self, memo): return self
 
 def csrf_token(jobs, owner:str) -> str:
-    "The token a session's actions must carry: an HMAC of its owner id under a key derived from the app's secret"
+    "The token a session's actions must carry: HMAC of its owner id, keyed from the app's secret"
     if not (key:=getattr(jobs, '_csrf_key', None)): key = jobs._csrf_key = app_key(jobs.app, 'csrf')
     return hmac.new(key, owner.encode(), 'sha256').hexdigest()[:32]
 
 def _csrf_ok(jobs, req) -> bool:
     "Does the request carry its session's token?"
     owner = owner_id()
-    return bool(owner) and hmac.compare_digest(req.headers.get('x-csrf-token', ''), csrf_token(jobs, owner))
+    return bool(owner) and hmac.compare_digest(req.headers.get('x-csrf-token', ''),
+                                               csrf_token(jobs, owner))
 
-def _forbidden(): return _html(P('Missing or wrong CSRF token: reload the page and try again.'), 403)
+def _forbidden():
+    return _html(P('Missing or wrong CSRF token: reload the page and try again.'), 403)
 
 def _head(jobs) -> list:
-    "What the head of a page of the job console holds: the app's own headers for FastHTML, else htmx, Pico and the style"
+    "A job console page's head: the app's own headers on FastHTML, else htmx, Pico and the style"
     if (hdrs:=getattr(jobs.app, 'hdrs', None)) is not None: return [*hdrs]
     p,local = jobs.prefix,jobs.assets=='local'
     js = lambda a, cdn: Script(src=f'{p}/static/{ASSETS[a]}' if local else cdn)
-    return [Meta(charset='utf-8'), Meta(name='viewport', content='width=device-width, initial-scale=1'),
+    return [Meta(charset='utf-8'),
+            Meta(name='viewport', content='width=device-width, initial-scale=1'),
             js('htmx', 'https://cdn.jsdelivr.net/npm/htmx.org@2.0.7/dist/htmx.min.js'),
-            Link(rel='stylesheet', href=f'{p}/static/{ASSETS["pico"]}' if local else 'https://cdn.jsdelivr.net/npm/@picocss/pico@2/css/pico.min.css'),
+            Link(rel='stylesheet', href=f'{p}/static/{ASSETS["pico"]}' if local
+                 else 'https://cdn.jsdelivr.net/npm/@picocss/pico@2/css/pico.min.css'),
             STYLE, js('sse', SSE_EXT.attrs['src'])]
 
 def _page(jobs, req, title, body) -> HTMLResponse:
-    "`body` alone for an htmx request, else a whole page: the same on FastHTML, Starlette and FastAPI"
+    "`body` alone for htmx requests, else a whole page: the same on FastHTML, Starlette and FastAPI"
     if req.headers.get('hx-request'): return _html(body)
     lang = (getattr(jobs.app, 'htmlkw', None) or {}).get('lang', 'en')
-    return HTMLResponse('<!doctype html>\n'+to_xml(Html(Head(Title(title), *_head(jobs)), Body(body), lang=lang)))
+    return HTMLResponse('<!doctype html>\n'+
+                        to_xml(Html(Head(Title(title), *_head(jobs)), Body(body), lang=lang)))
 
 def mount_ui(jobs):
-    "Mount the status, stream, detail, action, dashboard and asset routes of `jobs` on its app, through Starlette's routing"
+    "Add the status, stream, detail, action, dashboard and asset routes of `jobs` to its app"
     app,p = jobs.app,jobs.prefix.rstrip('/')
     jobs.prefix = p
     local = jobs.assets=='local'
@@ -279,7 +318,7 @@ def mount_ui(jobs):
     admin = lambda req: bool(jobs.admin and jobs.admin(req))
 
     def _visible(req, id:str):
-        "The job and whether the admin view shows it: the session's own job, or any job for the admin"
+        "The job and whether the admin view shows it: the session's own, or any job for the admin"
         if (rec:=_mine(jobs, id)): return rec, admin(req)
         if admin(req) and len(id)<=64 and (rec:=jobs.get(id)): return rec, True
         return None, False
@@ -289,19 +328,22 @@ def mount_ui(jobs):
         return JobDetail(rec, p, jobs.poll, csrf=token, admin=is_admin, full=full)
 
     def _acted(req, id:str):
-        "After an action: the fragment the page that asked for it shows (the detail, or the status line)"
+        "After an action: the fragment the asking page shows (the detail, or the status line)"
         rec = jobs.get(id)
-        if req.headers.get('hx-target', '').startswith('detail-'): return _html(_detail(req, rec, admin(req)))
+        if req.headers.get('hx-target', '').startswith('detail-'):
+            return _html(_detail(req, rec, admin(req)))
         return _html(JobStatus(rec, p, jobs.poll))
 
     def _board(req, owner, title, base):
         q = req.query_params
-        _,main = Dashboard(jobs, owner=owner, title=title, state=q.get('state'), task=q.get('task'), before=q.get('before'), base=base)
+        _,main = Dashboard(jobs, owner=owner, title=title, state=q.get('state'), task=q.get('task'),
+                           before=q.get('before'), base=base)
         return _page(jobs, req, title, main)
 
     async def dashboard(req): return _board(req, owner_id() or '', 'Your jobs', f'{p}/')
 
-    async def all_jobs(req): return _board(req, None, 'All jobs', f'{p}/all') if admin(req) else _not_found()
+    async def all_jobs(req):
+        return _board(req, None, 'All jobs', f'{p}/all') if admin(req) else _not_found()
 
     async def status(req):
         rec = _mine(jobs, req.path_params['id'])
@@ -328,14 +370,17 @@ def mount_ui(jobs):
         return _acted(req, rec.id)
 
     def retry(req, rec):
-        if rec.state not in ('failed', 'cancelled') or rec.task not in registry: return _acted(req, rec.id)
+        if rec.state not in ('failed', 'cancelled') or rec.task not in registry:
+            return _acted(req, rec.id)
         new = registry[rec.task].bg(**rec.args)  # in this request: the same session owns it
-        return _html(_detail(req, jobs.get(new.id), False), headers={'HX-Push-Url': f'{p}/{new.id}'})
+        return _html(_detail(req, jobs.get(new.id), False),
+                     headers={'HX-Push-Url': f'{p}/{new.id}'})
 
     def delete(req, rec):
         if rec.state in LIVE: return _acted(req, rec.id)
         jobs.delete(rec.id)
-        return _html(Div(P('The job was deleted.'), A('Back to your jobs', href=f'{p}/'), id=f'detail-{rec.id}'))
+        return _html(Div(P('The job was deleted.'), A('Back to your jobs', href=f'{p}/'),
+                         id=f'detail-{rec.id}'))
 
     async def detail_fragment(req):
         rec,is_admin = _visible(req, req.path_params['id'])
@@ -344,20 +389,25 @@ def mount_ui(jobs):
     async def detail_page(req):
         rec,is_admin = _visible(req, req.path_params['id'])
         if not rec: return _not_found()
-        return _page(jobs, req, f'{rec.task} · job', Main(A('← Your jobs', href=f'{p}/'), _detail(req, rec, is_admin, flag(req, 'full')),
-                                                        cls='container'))
+        return _page(jobs, req, f'{rec.task} · job',
+                     Main(A('← Your jobs', href=f'{p}/'),
+                          _detail(req, rec, is_admin, flag(req, 'full')), cls='container'))
 
     async def static(req):
         name = req.path_params['name']
         if not local or name not in ASSETS.values(): return _not_found()
         return FileResponse(STATIC/name, headers={'Cache-Control': 'public, max-age=86400'})
 
-    routes = [Route(f'{p}/', dashboard), Route(f'{p}/all', all_jobs), Route(f'{p}/static/{{name}}', static),
-              Route(f'{p}/{{id}}/status', status), Route(f'{p}/{{id}}/json', as_json), Route(f'{p}/{{id}}/stream', stream),
-              *[Route(f'{p}/{{id}}/{f.__name__}', action(f), methods=['POST']) for f in (cancel, retry, delete)],
+    routes = [Route(f'{p}/', dashboard), Route(f'{p}/all', all_jobs),
+              Route(f'{p}/static/{{name}}', static), Route(f'{p}/{{id}}/status', status),
+              Route(f'{p}/{{id}}/json', as_json), Route(f'{p}/{{id}}/stream', stream),
+              *[Route(f'{p}/{{id}}/{f.__name__}', action(f), methods=['POST'])
+                for f in (cancel, retry, delete)],
               Route(f'{p}/{{id}}/detail', detail_fragment), Route(f'{p}/{{id}}', detail_page)]
-    app.router.routes[:0] = routes  # first: before FastHTML's route for static files, which would take `.js` and `.css` paths
-    if (hdrs:=getattr(app, 'hdrs', None)) is not None:  # FastHTML: the app's own pages get the style, and the packaged assets
+    # first: before FastHTML's route for static files, which would take `.js` and `.css` paths
+    app.router.routes[:0] = routes
+    # FastHTML: the app's own pages get the style, and the packaged assets
+    if (hdrs:=getattr(app, 'hdrs', None)) is not None:
         sse = Script(src=f'{p}/static/{ASSETS["sse"]}') if local else SSE_EXT
         app.hdrs = [*(local_hdrs(hdrs, p) if local else hdrs), _Same(to_xml(STYLE)+to_xml(sse))]
 
@@ -370,7 +420,8 @@ def mount(self:Jobs):
 @dataclass
 class JobOut:
     "A job as its owner may see it, as JSON (the admin-only traceback is left out)"
-    id:str; task:str; state:str; attempts:int=0; done:int=0; total:int|None=None; message:str|None=None
+    id:str; task:str; state:str; attempts:int=0; done:int=0
+    total:int|None=None; message:str|None=None
     created:str|None=None; started:str|None=None; finished:str|None=None
     result:object=None; error:str|None=None; warnings:dict|None=None
 
@@ -388,16 +439,17 @@ class Session:
 
 @patch
 def session(self:Jobs) -> Session:
-    "A dependency for FastAPI handlers (`s: Session = Depends(jobs.session)`): the `Jobs` and the current session's owner"
+    "FastAPI dependency (`s: Session = Depends(jobs.session)`): the `Jobs` and this session's owner"
     return Session(self, owner_id())
 
 # %% ../nbs/04_progress_ui.ipynb #406f54a5
 async def local_page(pw, # A started `async_playwright()`
                      viewport:dict=None, # Page size, e.g. {'width': 700, 'height': 300}
                      chromium:str='/usr/bin/chromium'): # The browser to drive (Debian's)
-    "A headless Chromium page that reaches only 127.0.0.1, as on a machine with no network; `page.blocked` lists what it refused"
-    browser = await pw.chromium.launch(executable_path=chromium, args=['--no-sandbox', '--disable-gpu',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'])
+    "A headless Chromium page that reaches only 127.0.0.1; `page.blocked` lists what it refused"
+    browser = await pw.chromium.launch(executable_path=chromium, args=[
+        '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--no-first-run'])
     page = await browser.new_page(viewport=viewport)
     page.blocked = []
     async def offline(route):
@@ -413,12 +465,16 @@ def axe_js(version:str='4.14.1', cache=Path.home()/'.cache'/'bgtasks-js') -> Pat
     dest = Path(cache)/f'axe-core@{version}'
     if not (js:=dest/'package'/'axe.min.js').exists():
         dest.mkdir(parents=True, exist_ok=True)
-        tgz = subprocess.run(['npm', 'pack', f'axe-core@{version}', '--silent'], cwd=dest, check=True, capture_output=True, text=True).stdout.split()[-1]
+        tgz = subprocess.run(['npm', 'pack', f'axe-core@{version}', '--silent'], cwd=dest,
+                             check=True, capture_output=True, text=True).stdout.split()[-1]
         shutil.unpack_archive(dest/tgz, dest)
     return js
 
 async def axe_violations(page) -> list:
-    "The serious and critical accessibility violations axe-core finds on `page`: `(rule, impact, nodes)`"
+    "Serious or critical accessibility violations axe-core finds on `page`: `(rule, impact, nodes)`"
     await page.add_script_tag(path=str(axe_js()))
-    found = await page.evaluate('async () => (await axe.run(document)).violations.map(v => [v.id, v.impact, v.nodes.map(n => n.target.join(" ") + ": " + (n.any[0] || {}).message)])')  # what, how bad, where and why
+    # what, how bad, where and why
+    found = await page.evaluate(
+        'async () => (await axe.run(document)).violations.map(v => [v.id, v.impact, '
+        'v.nodes.map(n => n.target.join(" ") + ": " + (n.any[0] || {}).message)])')
     return [tuple(v) for v in found if v[1] in ('serious', 'critical')]
