@@ -124,18 +124,19 @@ async def call(self:Policy, job):
                                           abandon_on_cancel=True)
 
 # %% ../nbs/02_async.ipynb #a4c9b125
-_limiters = WeakKeyDictionary()
-_global_limit = [None]
+class _Process: "The scope of jobs that run without a `Jobs`"
+_limiters,_PROCESS,_global_limit = WeakKeyDictionary(),_Process(),[None]
 
-def limiter(key, n:int) -> anyio.CapacityLimiter:
-    "The running loop's limiter for `key`, allowing `n` at once"
-    lims = _limiters.setdefault(asyncio.get_running_loop(), {})
+def limiter(key, n:int, scope=None) -> anyio.CapacityLimiter:
+    "The running loop's limiter for `key` in `scope` (a job's `Jobs`; `None`: no `Jobs`), allowing `n` at once"
+    by_scope = _limiters.setdefault(asyncio.get_running_loop(), WeakKeyDictionary())
+    lims = by_scope.setdefault(_PROCESS if scope is None else scope, {})
     if key not in lims: lims[key] = anyio.CapacityLimiter(n)
     elif lims[key].total_tokens!=n: lims[key].total_tokens = n
     return lims[key]
 
 def set_limit(n:int|None):
-    "Allow at most `n` jobs of any task to run at once in this process (`None`: no limit)"
+    "Allow at most `n` jobs of any task to run at once, of those run without a `Jobs` (`None`: no limit)"
     if n is not None and n<1: raise ValueError('limit must be >= 1')
     _global_limit[0] = n
 
@@ -143,11 +144,11 @@ def set_limit(n:int|None):
 @patch
 async def attempt(self:Policy, job):
     "One attempt at running `job`, within the limits and the timeout"
-    # nothing to enter
-    if not (self.limit or self.timeout or _global_limit[0]): return await self.call(job)
+    glob = _global_limit[0] if job.runner is None else None  # a `Jobs` caps its jobs with its workers
+    if not (self.limit or self.timeout or glob): return await self.call(job)  # nothing to enter
     async with AsyncExitStack() as stack:
-        if self.limit: await stack.enter_async_context(limiter(job.task.name, self.limit))
-        if (n:=_global_limit[0]): await stack.enter_async_context(limiter('*', n))
+        if self.limit: await stack.enter_async_context(limiter(job.task.name, self.limit, job.runner))
+        if glob: await stack.enter_async_context(limiter('*', glob))
         with anyio.fail_after(self.timeout): return await self.call(job)
 
 # %% ../nbs/02_async.ipynb #d54b7e3b
@@ -169,8 +170,7 @@ class RetryLater(Exception):
 async def run(self:Policy, job):
     "Run `job`, retrying retryable failures; return its result or raise its last error"
     while True:
-        job.attempts += 1
-        job.save()
+        job._attempt()  # counted and stored
         # a crash from here on must not mean a rerun
         if not self.rerun and job.runner: await job.runner.written(job)
         try: return await self.attempt(job)

@@ -23,8 +23,8 @@ from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware, TimeLimitExceeded
 from fastcore.basics import AttrDict, patch
 from starlette.exceptions import HTTPException
-from .task import Job, Task, ENDED, registry, logger, new_id, _json, _now
-from .policy import Policy, _bound, _global_limit
+from .task import Job, Task, ENDED, registry, logger, new_id, _now
+from .policy import Policy, _bound
 from .store import COLUMNS, LIVE, STATES, _row, _iso
 
 # %% ../nbs/06_scale_out.ipynb #9f71f024
@@ -391,16 +391,13 @@ def _begin(self:RedisBackend, id:str) -> Job|None:
     return job if self.store.save(job, when=(r.state,)) else None
 
 @patch
-def _end(self:RedisBackend, job:Job, result=None, exc:Exception=None, again:bool=False):
-    "Record the attempt's outcome: succeeded, failed, or queued for Dramatiq's retry"
+def _end(self:RedisBackend, job:Job, text:str=None, exc:Exception=None, again:bool=False):
+    "Record the attempt's outcome (the result's JSON `text`, or `exc`): succeeded, failed, or queued for Dramatiq's retry"
     if again:
         job.state = 'queued'
         logger.warning('job %s (%s) attempt %d failed (%s: %s); Dramatiq will retry it',
                        job.id, job.task.name, job.attempts, type(exc).__name__, exc)
-    else:
-        if exc is None: job.state,job.result = 'succeeded',result
-        else: job._fail(exc)
-        job.finished = _now()
+    else: job._record(text, exc)  # as `Job.run` records it
     self.store.save(job)
     if job.key and job.state in ENDED: self.store.keep_key(job.key, self.keep if job.task.keep is None else job.task.keep)
 
@@ -418,7 +415,6 @@ def _call(job:Job):
     args,kwargs = _bound(job)
     with ExitStack() as st:
         if (n:=job.task.policy.limit): st.enter_context(_limit(job.task.name, n))
-        if (n:=_global_limit[0]): st.enter_context(_limit('*', n))
         if inspect.iscoroutinefunction(job.task.fn): return get_event_loop_thread().run_coroutine(job.task.fn(*args, **kwargs))
         return job.task.fn(*args, **kwargs)
 
@@ -426,7 +422,7 @@ def _call(job:Job):
 def run(self:RedisBackend, id:str, rest:list=(), on_error:str='stop'):
     "The actors' body: one attempt at job `id`, its outcome recorded, a retryable failure handed back to Dramatiq; then a chain's next step"
     if (job:=_on_loop(self._begin, id)):
-        try: res = _json(_call(job))
+        try: res = json.dumps(_call(job), allow_nan=False)
         except (Exception, TimeLimitExceeded) as e:
             if isinstance(e, TimeLimitExceeded): e = TimeoutError()
             again = will_retry(job.task.policy, CurrentMessage.get_current_message().options.get('retries', 0), e)

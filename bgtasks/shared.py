@@ -18,7 +18,8 @@ from .tracking import Jobs
 
 # %% ../nbs/03b_shared.ipynb #61b41d38
 def _ticks(s:AttrDict, last:float, now:float) -> tuple:
-    "The latest tick of schedule `s` after `last` that is due by `now` (or `None`), and the first tick after `now`"
+    ("The latest tick of schedule `s` after `last` that is due by `now` (or `None`), "
+     "and the first tick after `now`")
     if s.every:
         k = math.floor((now-last)/s.every)
         return (last+k*s.every if k>=1 else None), last+(k+1)*s.every
@@ -27,24 +28,29 @@ def _ticks(s:AttrDict, last:float, now:float) -> tuple:
 
 @patch
 def periodic(self:Jobs, t:Task, # The task to run; `args` must fit its signature
-             every:float=None, # Seconds between runs, counted from when the schedule was first stored
+             every:float=None, # Seconds between runs, from when the schedule was first stored
              cron:str=None, # A cron expression (UTC), e.g. '*/15 * * * *'
-             catch_up:bool=True, # A tick missed while every process was down runs once at the next start (`False`: skipped)
+             catch_up:bool=True, # Ticks missed in downtime run once on restart (`False`: skipped)
              name:str=None, # The schedule's name in the store (default: the task's name)
              **args) -> str:
-    "Run task `t` every `every` seconds or at each tick of `cron`, once per tick among all the processes on the store"
+    ("Run task `t` every `every` seconds or at each tick of `cron`, "
+     "once per tick among all the processes on the store")
     if (every is None)==(cron is None): raise ValueError('give every or cron, not both')
-    if every is not None and (not isinstance(every, (int,float)) or not every>0): raise ValueError(f'every must be seconds > 0, got {every!r}')
-    if cron is not None and not croniter.is_valid(cron): raise ValueError(f'not a cron expression: {cron!r}')
+    if every is not None and (not isinstance(every, (int,float)) or not every>0):
+        raise ValueError(f'every must be seconds > 0, got {every!r}')
+    if cron is not None and not croniter.is_valid(cron):
+        raise ValueError(f'not a cron expression: {cron!r}')
     name = name or t.name
-    s = self.schedules[name] = AttrDict(task=t, every=every, cron=cron, catch_up=catch_up, args=t._encode(**args), next=None)
+    s = self.schedules[name] = AttrDict(task=t, every=every, cron=cron, catch_up=catch_up,
+                                        args=t._encode(**args), next=None)
     s.ticks = partial(_ticks, s)  # what a store that fires schedules asks (the Redis one too)
     return name
 
 # %% ../nbs/03b_shared.ipynb #8b335c34
 @patch
 def _fire(self:Jobs, name:str, s:AttrDict, now:float) -> Job|None:
-    "In one transaction: move schedule `name` on to its latest due tick and store that tick's job; return it (`None`: none due, or skipped)"
+    ("In one transaction: move schedule `name` on to its latest due tick "
+     "and store that tick's job; return it (`None`: none due, or skipped)")
     job = None
     with _immediate(self.store) as db:
         rs = db.q('select last from schedules where name=?', [name])
@@ -69,17 +75,20 @@ def _fire_due(jobs:Jobs):
     for name,s in list(jobs.schedules.items()):
         if s.next is None or now>=s.next: jobs._fire(name, s, now)
 
-Jobs.late = 10. # Seconds after its tick a periodic job still counts as on time, even with `catch_up=False`
+# Seconds after its tick a periodic job still counts as on time, even with `catch_up=False`
+Jobs.late = 10.
 Jobs.chores.append(_fire_due)
 
 # %% ../nbs/03b_shared.ipynb #ab110888
 @patch
 def purge(self:JobStore, now:float=None, batch:int=500) -> int:
-    "Delete the finished jobs past their `expires`, `batch` at a time, each batch its own short transaction; return how many"
+    ("Delete the finished jobs past their `expires`, `batch` at a time, "
+     "each batch its own short transaction; return how many")
     n,now = 0,now or time.time()
     while True:
         with self.lock:
-            self.db.execute('delete from jobs where id in (select id from jobs where expires<=? limit ?)', [now, batch])
+            self.db.execute('delete from jobs where id in '
+                            '(select id from jobs where expires<=? limit ?)', [now, batch])
             k = self.db.conn.changes()
             if k: self.commits += 1
         n += k
@@ -93,7 +102,8 @@ def purge(self:Jobs, now:float=None) -> int:
 
 def _purge_due(jobs:Jobs):
     "A keeper chore: purge old jobs, on a thread, once every `purge_every` seconds"
-    if time.monotonic()<getattr(jobs, '_purge_at', 0) or jobs.keep is None and not any(t.keep for t in registry.values()): return
+    if (time.monotonic()<getattr(jobs, '_purge_at', 0)
+        or jobs.keep is None and not any(t.keep for t in registry.values())): return
     jobs._purge_at = time.monotonic()+jobs.purge_every
     def done(f):
         if (e:=f.exception()): logger.error('could not purge old jobs: %s', e, exc_info=e)
@@ -113,24 +123,36 @@ def app_jobs(spec:str) -> Jobs:
     return found[0]
 
 async def run_worker(jobs:Jobs, stop:asyncio.Event=None):
-    "Run the jobs of `jobs`' store in this process, inside its app's lifespan, until `stop` is set (or SIGINT/SIGTERM)"
+    ("Run the jobs of `jobs`' store in this process, inside its app's lifespan, "
+     "until `stop` is set (or SIGINT/SIGTERM)")
     stop = stop or asyncio.Event()
-    for s in (signal.SIGINT, signal.SIGTERM): asyncio.get_running_loop().add_signal_handler(s, stop.set)
+    for s in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(s, stop.set)
     async with jobs.app.router.lifespan_context(jobs.app):
-        logger.info('bgtasks worker %s: %d job worker(s) on %s', jobs.workers.me, jobs.workers.n, jobs.store.path)
+        logger.info('bgtasks worker %s: %d job worker(s) on %s',
+                    jobs.workers.me, jobs.workers.n, jobs.store.path)
         await stop.wait()
 
 # %% ../nbs/03b_shared.ipynb #362c4173
 def worker_main(args=None):
-    "`bgtasks-worker app_module[:attr]`: run an app's jobs without its web server, from its SQLite file or on Redis"
-    p = argparse.ArgumentParser(prog='bgtasks-worker', description='Run the jobs of a bgtasks app without serving it.')
+    ("`bgtasks-worker app_module[:attr]`: run an app's jobs without its web server, "
+     "from its SQLite file or on Redis")
+    p = argparse.ArgumentParser(prog='bgtasks-worker',
+                                description='Run the jobs of a bgtasks app without serving it.')
     p.add_argument('app', help="the app's module, as given to uvicorn: 'main' or 'main:app'")
-    p.add_argument('--db', help='the SQLite job store to take jobs from (default: the one the app sets up)')
-    p.add_argument('--processes', '-p', type=int, default=None, help='worker processes (default: 1 on SQLite, one per core on Redis)')
-    p.add_argument('--threads', '-t', type=int, default=None, help="jobs each process runs at once (default: the app's workers, else 4; 8 on Redis)")
+    p.add_argument('--db', help='the SQLite job store to take jobs from '
+                                '(default: the one the app sets up)')
+    p.add_argument('--processes', '-p', type=int, default=None,
+                   help='worker processes (default: 1 on SQLite, one per core on Redis)')
+    p.add_argument('--threads', '-t', type=int, default=None,
+                   help="jobs each process runs at once "
+                        "(default: the app's workers, else 4; 8 on Redis)")
     a = p.parse_args(args)
-    if not logging.getLogger().handlers: logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-    sys.path.insert(0, os.getcwd())  # as uvicorn does, so that 'main' is found in the current directory
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO,
+                            format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    # as uvicorn does, so that 'main' is found in the current directory
+    sys.path.insert(0, os.getcwd())
     try: jobs = app_jobs(a.app)
     except ModuleNotFoundError as e:
         if 'bgtasks[redis]' not in str(e): raise
@@ -138,12 +160,16 @@ def worker_main(args=None):
         sys.exit(2)
     if jobs.backend and not a.db:  # the scale-out lesson: Dramatiq workers
         from bgtasks.scale import worker_main as dramatiq_main
-        return dramatiq_main([a.app, *(['-p', str(a.processes)] if a.processes else []), *(['-t', str(a.threads)] if a.threads else [])])
+        return dramatiq_main([a.app, *(['-p', str(a.processes)] if a.processes else []),
+                              *(['-t', str(a.threads)] if a.threads else [])])
     if a.db: jobs.store = jobs.workers.batch.store = JobStore(a.db)
     jobs.workers.n = a.threads or jobs.workers.n or 4
-    if (a.processes or 1)>1:  # one child per process, each with `-p 1`; a signal to this one goes to them all
-        cmd = [sys.executable, '-c', 'from bgtasks.shared import worker_main; worker_main()', a.app, '-p', '1', '-t', str(jobs.workers.n), *(['--db', a.db] if a.db else [])]
+    # one child per process, each with `-p 1`; a signal to this one goes to them all
+    if (a.processes or 1)>1:
+        cmd = [sys.executable, '-c', 'from bgtasks.shared import worker_main; worker_main()',
+               a.app, '-p', '1', '-t', str(jobs.workers.n), *(['--db', a.db] if a.db else [])]
         kids = [subprocess.Popen(cmd) for _ in range(a.processes)]
-        for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, lambda n,f: [k.send_signal(n) for k in kids])
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, lambda n,f: [k.send_signal(n) for k in kids])
         return max(k.wait() for k in kids)
     asyncio.run(run_worker(jobs))

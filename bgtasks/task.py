@@ -259,23 +259,35 @@ def _claim(self:Job) -> bool:
         return True
 
 @patch
+def _attempt(self:Job) -> int:
+    "Count an attempt at this running job and store that it began; return its number"
+    self.attempts += 1
+    self.save()
+    return self.attempts
+
+@patch
+def _record(self:Job, text:str|None, exc:BaseException|None=None):
+    "Record how an attempt ended: a result, from its JSON `text`, or the failure `exc` (logged with its traceback)"
+    self.finished = _now()
+    if exc is None: self._succeed(text)
+    else: self._fail(exc)
+
+@patch
 async def run(self:Job):
     "Run the job once under its task's policy, record the outcome and log any failure"
     if not self._claim(): return
     tok = current_runner.set(self.runner)  # a job this job starts goes to the same `Jobs`
-    try: self._succeed(json.dumps(await self.task.policy.run(self), allow_nan=False))
-    except Exception as e:
-        # a `RetryLater`: run again later
-        if getattr(e, 'retry_at', None) is not None: return self._defer(e.retry_at)
-        self._fail(e)
-    except BaseException:
-        self.state,self.error = 'cancelled','cancelled'
+    try: text,exc = json.dumps(await self.task.policy.run(self), allow_nan=False),None
+    except Exception as e: text,exc = None,e
+    except BaseException:  # cancelled (`Jobs.cancel`, or shutdown)
+        self._cancelled()
+        self.finished = _now()
+        self.save()
         raise
-    finally:
-        current_runner.reset(tok)
-        if self.state!='queued':
-            self.finished = _now()
-            self.save()
+    finally: current_runner.reset(tok)
+    if (at:=getattr(exc, 'retry_at', None)) is not None: return self._defer(at)  # a `RetryLater`: run again later
+    self._record(text, exc)
+    self.save()
 
 @patch
 def save(self:Job):

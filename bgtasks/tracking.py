@@ -23,8 +23,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import PlainTextResponse
-from .task import Job, ENDED, Cancelled, registry, current_runner, current_session, logger, new_id, _now, _state_lock
-from .policy import close_process_pool, watched, _bound, _global_limit
+from .task import Job, ENDED, Cancelled, registry, current_runner, current_session, logger, new_id, _state_lock
+from .policy import close_process_pool, watched, _bound
 from .store import JobStore, Store, HOST, _alive
 
 # %% ../nbs/03_tracking.ipynb #batch0c1
@@ -375,6 +375,16 @@ async def stop(self:Jobs):
     if not self.eager: await self.workers.stop()
 
 @patch
+def cancel(self:Jobs, id:str) -> bool:
+    "Cancel job `id`: a queued job will not run, a running one is stopped; `True` unless it had ended or is unknown"
+    return self.workers.cancel(id)
+
+@patch
+def drain(self:Jobs, timeout:float=10) -> bool:
+    "Wait until this process has no due job left to run, nor a change left to write; `True` unless `timeout` passed first"
+    return self.workers.drain(timeout)
+
+@patch
 def later(self:Jobs, delay:float, f):
     "Call `f` after `delay` seconds, on the runner's event loop (from any thread)"
     self.workers.later(delay, f)
@@ -662,16 +672,13 @@ class JobQueue:
 def in_thread(job) -> bool:
     "Whether `job` can run on a worker's thread: a `def` task with no retries, timeout, limit, process or `rerun=False`"
     p = job.task.policy
-    return not (p.retries or p.timeout or p.limit or p.process or not p.rerun or _global_limit[0]
-                or inspect.iscoroutinefunction(job.task.fn))
+    return not (p.retries or p.timeout or p.limit or p.process or not p.rerun or inspect.iscoroutinefunction(job.task.fn))
 
 @patch
 def run_here(self:Job) -> int|None:
     "Run an `in_thread` job in the calling thread and record the outcome, like `Job.run`; return the attempt it ran"
     if not self._claim(): return None
-    self.attempts += 1
-    mine = self.attempts
-    self.save()
+    mine = self._attempt()
     tok = current_runner.set(self.runner)  # as in `Job.run`: a job this job starts goes to the same `Jobs`
     try:
         args,kwargs = _bound(self)
@@ -680,9 +687,7 @@ def run_here(self:Job) -> int|None:
     current_runner.reset(tok)
     with _state_lock:
         if self.state!='running' or self.attempts!=mine: return mine  # shutdown put it back in line: the next start runs it
-        self.finished = _now()
-        if exc is None: self._succeed(text)
-        else: self._fail(exc)
+        self._record(text, exc)
     self.save()
     return mine
 
@@ -813,11 +818,6 @@ def counts(self:Jobs, owner:str=None) -> dict:
     return self.store.counts(owner)
 
 @patch
-def cancel(self:Jobs, id:str) -> bool:
-    "Cancel job `id`: a queued job will not run, a running one is stopped; `True` unless it had ended or is unknown"
-    return self.workers.cancel(id)
-
-@patch
 def delete(self:Jobs, id:str) -> bool:
     "Delete job `id` if it has ended; `True` if it was deleted"
     self._fresh()
@@ -825,11 +825,6 @@ def delete(self:Jobs, id:str) -> bool:
     self.store.delete(r)
     self.live.pop(id, None)
     return True
-
-@patch
-def drain(self:Jobs, timeout:float=10) -> bool:
-    "Wait until this process has no due job left to run, nor a change left to write; `True` unless `timeout` passed first"
-    return self.workers.drain(timeout)
 
 @patch
 def wait(self:Jobs, id:str, timeout:float=10) -> AttrDict:
