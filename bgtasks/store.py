@@ -304,35 +304,6 @@ def unregister(self:JobStore, me:str):
         db.execute("update jobs set worker=null where worker=? and state in ('queued','running')",
                    [me])
 
-# %% ../nbs/03_store.ipynb #6f88820f
-@patch
-def release(self:JobStore, worker:str|None, beat:int=None, keep:float=None) -> dict|None:
-    "Take back dead `worker`'s jobs (`None`: those no live worker holds); `None` if it was alive"
-    n,now = dict(requeued=0, rerun=0, interrupted=0),time.time()
-    with _immediate(self) as db:
-        if worker is not None:
-            db.execute('delete from workers where id=? and beat=?', [worker, beat])
-            # it beat since, or another process released it first
-            if not db.conn.changes(): return None
-            rs = db.q("select id, task, state from jobs "
-                      "where worker=? and state in ('queued','running')", [worker])
-        else:  # held by nobody alive
-            rs = db.q("select id, task, state from jobs where state in ('queued','running') "
-                      "and (worker is null and state='running' "
-                      "or worker is not null and worker not in (select id from workers))")
-        for r in rs:
-            t = registry.get(r['task'])
-            if r['state']=='running' and t and not t.policy.rerun:
-                db.execute("update jobs set state='failed', error='interrupted', "
-                           "finished=?, worker=null, expires=? where id=?",
-                           [_iso(_now()), None if keep is None else now+keep, r['id']])
-                n['interrupted'] += 1
-            else:
-                db.execute("update jobs set state='queued', started=null, worker=null where id=?",
-                           [r['id']])
-                n['rerun' if r['state']=='running' else 'requeued'] += 1
-    return n
-
 # %% ../nbs/03_store.ipynb #a64b4290
 _FREE = "state='queued' and worker is null and run_at<=?"  # the terms of the `jobs_free` index
 
@@ -372,6 +343,35 @@ def free(self:JobStore) -> dict:
     "How many free queued jobs each task has"
     with self.lock: return {r['task']:r['n'] for r in self.db.q(
         "select task, count(*) n from jobs where state='queued' and worker is null group by task")}
+
+# %% ../nbs/03_store.ipynb #6f88820f
+@patch
+def release(self:JobStore, worker:str|None, beat:int=None, keep:float=None) -> dict|None:
+    "Take back dead `worker`'s jobs (`None`: those no live worker holds); `None` if it was alive"
+    n,now = dict(requeued=0, rerun=0, interrupted=0),time.time()
+    with _immediate(self) as db:
+        if worker is not None:
+            db.execute('delete from workers where id=? and beat=?', [worker, beat])
+            # it beat since, or another process released it first
+            if not db.conn.changes(): return None
+            rs = db.q("select id, task, state from jobs "
+                      "where worker=? and state in ('queued','running')", [worker])
+        else:  # held by nobody alive
+            rs = db.q("select id, task, state from jobs where state in ('queued','running') "
+                      "and (worker is null and state='running' "
+                      "or worker is not null and worker not in (select id from workers))")
+        for r in rs:
+            t = registry.get(r['task'])
+            if r['state']=='running' and t and not t.policy.rerun:
+                db.execute("update jobs set state='failed', error='interrupted', "
+                           "finished=?, worker=null, expires=? where id=?",
+                           [_iso(_now()), None if keep is None else now+keep, r['id']])
+                n['interrupted'] += 1
+            else:
+                db.execute("update jobs set state='queued', started=null, worker=null where id=?",
+                           [r['id']])
+                n['rerun' if r['state']=='running' else 'requeued'] += 1
+    return n
 
 # %% ../nbs/03_store.ipynb #7f85c7a4
 @patch
