@@ -6,8 +6,8 @@ Docs: https://bgtasks.github.io/bgtasks/progress_ui.html.md"""
 
 # %% auto #0
 __all__ = ['STYLE', 'SSE_EXT', 'STATIC', 'ASSETS', 'duration', 'JobStatus', 'JobStream', 'job_events', 'StoreAlarm', 'JobCounts',
-           'ActivityChart', 'Dashboard', 'JobDetail', 'local_hdrs', 'csrf_token', 'mount_ui', 'JobOut', 'job_json',
-           'Session', 'local_page', 'axe_js', 'axe_violations']
+           'ActivityChart', 'Dashboard', 'JobDetail', 'local_hdrs', 'csrf_token', 'JobConsole', 'mount_ui', 'JobOut',
+           'job_json', 'Session', 'local_page', 'axe_js', 'axe_violations']
 
 # %% ../nbs/04_progress_ui.ipynb #96f8ff0f
 import asyncio, hmac, json, shutil, subprocess
@@ -272,10 +272,6 @@ def _mine(jobs, id:str):
     rec = jobs.get(id)
     return rec if rec and rec.owner==owner else None
 
-class _Same(NotStr):
-    "Raw HTML every request shares: FastHTML's per-request copy of the app's headers keeps it as is"
-    def __deepcopy__(self, memo): return self
-
 def csrf_token(jobs, owner:str) -> str:
     "The token a session's actions must carry: HMAC of its owner id, keyed from the app's secret"
     if not (key:=getattr(jobs, '_csrf_key', None)): key = jobs._csrf_key = app_key(jobs.app, 'csrf')
@@ -289,6 +285,11 @@ def _csrf_ok(jobs, req) -> bool:
 
 def _forbidden():
     return _html(P('Missing or wrong CSRF token: reload the page and try again.'), 403)
+
+# %% ../nbs/04_progress_ui.ipynb #ui0cd002
+class _Same(NotStr):
+    "Raw HTML every request shares: FastHTML's per-request copy of the app's headers keeps it as is"
+    def __deepcopy__(self, memo): return self
 
 def _head(jobs) -> list:
     "A job console page's head: the app's own headers on FastHTML, else htmx, Pico and the style"
@@ -309,107 +310,132 @@ def _page(jobs, req, title, body) -> HTMLResponse:
     return HTMLResponse('<!doctype html>\n'+
                         to_xml(Html(Head(Title(title), *_head(jobs)), Body(body), lang=lang)))
 
-def mount_ui(jobs):
-    "Add the status, stream, detail, action, dashboard and asset routes of `jobs` to its app"
-    app,p = jobs.app,jobs.prefix.rstrip('/')
-    jobs.prefix = p
-    local = jobs.assets=='local'
-    flag = lambda req, k: req.query_params.get(k, '').lower() in ('1', 'true', 'yes', 'on')
-    admin = lambda req: bool(jobs.admin and jobs.admin(req))
+class JobConsole:
+    "The routes of the job console of `jobs`, under its prefix"
+    def __init__(self, jobs):
+        self.jobs,self.p,self.local = jobs,jobs.prefix.rstrip('/'),jobs.assets=='local'
+        jobs.prefix = self.p
 
-    def _visible(req, id:str):
+    def admin(self, req) -> bool: return bool(self.jobs.admin and self.jobs.admin(req))
+
+    def visible(self, req, id:str):
         "The job and whether the admin view shows it: the session's own, or any job for the admin"
-        if (rec:=_mine(jobs, id)): return rec, admin(req)
-        if admin(req) and len(id)<=64 and (rec:=jobs.get(id)): return rec, True
+        if (rec:=_mine(self.jobs, id)): return rec, self.admin(req)
+        if self.admin(req) and len(id)<=64 and (rec:=self.jobs.get(id)): return rec, True
         return None, False
 
-    def _detail(req, rec, is_admin, full=False):
-        token = csrf_token(jobs, owner_id()) if owner_id() and rec.owner==owner_id() else None
-        return JobDetail(rec, p, jobs.poll, csrf=token, admin=is_admin, full=full)
+    def detail(self, req, rec, is_admin:bool, full:bool=False):
+        "The job's detail, with action buttons for its owner"
+        token = csrf_token(self.jobs, owner_id()) if owner_id() and rec.owner==owner_id() else None
+        return JobDetail(rec, self.p, self.jobs.poll, csrf=token, admin=is_admin, full=full)
 
-    def _acted(req, id:str):
+    def acted(self, req, id:str):
         "After an action: the fragment the asking page shows (the detail, or the status line)"
-        rec = jobs.get(id)
+        rec = self.jobs.get(id)
         if req.headers.get('hx-target', '').startswith('detail-'):
-            return _html(_detail(req, rec, admin(req)))
-        return _html(JobStatus(rec, p, jobs.poll))
+            return _html(self.detail(req, rec, self.admin(req)))
+        return _html(JobStatus(rec, self.p, self.jobs.poll))
 
-    def _board(req, owner, title, base):
-        q = req.query_params
-        _,main = Dashboard(jobs, owner=owner, title=title, state=q.get('state'), task=q.get('task'),
-                           before=q.get('before'), base=base)
-        return _page(jobs, req, title, main)
+# %% ../nbs/04_progress_ui.ipynb #ui0cd003
+def _flag(req, k:str) -> bool: return req.query_params.get(k, '').lower() in ('1', 'true', 'yes', 'on')
 
-    async def dashboard(req): return _board(req, owner_id() or '', 'Your jobs', f'{p}/')
+@patch
+def board(self:JobConsole, req, owner, title:str, base:str):
+    "A dashboard page: `owner`'s jobs (`None`: everyone's), filtered and paged by the query"
+    q = req.query_params
+    _,main = Dashboard(self.jobs, owner=owner, title=title, state=q.get('state'), task=q.get('task'),
+                       before=q.get('before'), base=base)
+    return _page(self.jobs, req, title, main)
 
-    async def all_jobs(req):
-        return _board(req, None, 'All jobs', f'{p}/all') if admin(req) else _not_found()
+@patch
+async def dashboard(self:JobConsole, req): return self.board(req, owner_id() or '', 'Your jobs', f'{self.p}/')
 
-    async def status(req):
-        rec = _mine(jobs, req.path_params['id'])
-        return _html(JobStatus(rec, p, jobs.poll)) if rec else _not_found()
+@patch
+async def all_jobs(self:JobConsole, req):
+    return self.board(req, None, 'All jobs', f'{self.p}/all') if self.admin(req) else _not_found()
 
-    async def as_json(req):
-        rec = _mine(jobs, req.path_params['id'])
-        return JSONResponse(job_json(rec)) if rec else JSONResponse({'detail': 'No such job.'}, 404)
+@patch
+async def status(self:JobConsole, req):
+    rec = _mine(self.jobs, req.path_params['id'])
+    return _html(JobStatus(rec, self.p, self.jobs.poll)) if rec else _not_found()
 
-    async def stream(req):
-        if not _mine(jobs, id:=req.path_params['id']): return _not_found()
-        return EventStream(job_events(jobs, id))
+@patch
+async def as_json(self:JobConsole, req):
+    rec = _mine(self.jobs, req.path_params['id'])
+    return JSONResponse(job_json(rec)) if rec else JSONResponse({'detail': 'No such job.'}, 404)
 
-    def action(f):
-        "An action on the session's own job: 404 for any other, 403 without the CSRF token"
-        async def _f(req):
-            if not (rec:=_mine(jobs, req.path_params['id'])): return _not_found()
-            if not _csrf_ok(jobs, req): return _forbidden()
-            return f(req, rec)
-        return _f
+@patch
+async def stream(self:JobConsole, req):
+    if not _mine(self.jobs, id:=req.path_params['id']): return _not_found()
+    return EventStream(job_events(self.jobs, id))
 
-    def cancel(req, rec):
-        jobs.cancel(rec.id)
-        return _acted(req, rec.id)
+@patch
+async def detail_fragment(self:JobConsole, req):
+    rec,is_admin = self.visible(req, req.path_params['id'])
+    return _html(self.detail(req, rec, is_admin, _flag(req, 'full'))) if rec else _not_found()
 
-    def retry(req, rec):
-        if rec.state not in ('failed', 'cancelled') or rec.task not in registry:
-            return _acted(req, rec.id)
-        new = registry[rec.task].bg(**rec.args)  # in this request: the same session owns it
-        return _html(_detail(req, jobs.get(new.id), False),
-                     headers={'HX-Push-Url': f'{p}/{new.id}'})
+@patch
+async def detail_page(self:JobConsole, req):
+    rec,is_admin = self.visible(req, req.path_params['id'])
+    if not rec: return _not_found()
+    return _page(self.jobs, req, f'{rec.task} · job',
+                 Main(A('← Your jobs', href=f'{self.p}/'),
+                      self.detail(req, rec, is_admin, _flag(req, 'full')), cls='container'))
 
-    def delete(req, rec):
-        if rec.state in LIVE: return _acted(req, rec.id)
-        jobs.delete(rec.id)
-        return _html(Div(P('The job was deleted.'), A('Back to your jobs', href=f'{p}/'),
-                         id=f'detail-{rec.id}'))
+@patch
+async def static(self:JobConsole, req):
+    name = req.path_params['name']
+    if not self.local or name not in ASSETS.values(): return _not_found()
+    return FileResponse(STATIC/name, headers={'Cache-Control': 'public, max-age=86400'})
 
-    async def detail_fragment(req):
-        rec,is_admin = _visible(req, req.path_params['id'])
-        return _html(_detail(req, rec, is_admin, flag(req, 'full'))) if rec else _not_found()
+# %% ../nbs/04_progress_ui.ipynb #ui0cd004
+@patch
+def action(self:JobConsole, f):
+    "A route for action `f(req, rec)` on the session's own job: 404 for any other, 403 without the CSRF token"
+    async def _f(req):
+        if not (rec:=_mine(self.jobs, req.path_params['id'])): return _not_found()
+        if not _csrf_ok(self.jobs, req): return _forbidden()
+        return f(req, rec)
+    return _f
 
-    async def detail_page(req):
-        rec,is_admin = _visible(req, req.path_params['id'])
-        if not rec: return _not_found()
-        return _page(jobs, req, f'{rec.task} · job',
-                     Main(A('← Your jobs', href=f'{p}/'),
-                          _detail(req, rec, is_admin, flag(req, 'full')), cls='container'))
+@patch
+def cancel(self:JobConsole, req, rec):
+    self.jobs.cancel(rec.id)
+    return self.acted(req, rec.id)
 
-    async def static(req):
-        name = req.path_params['name']
-        if not local or name not in ASSETS.values(): return _not_found()
-        return FileResponse(STATIC/name, headers={'Cache-Control': 'public, max-age=86400'})
+@patch
+def retry(self:JobConsole, req, rec):
+    if rec.state not in ('failed', 'cancelled') or rec.task not in registry: return self.acted(req, rec.id)
+    new = registry[rec.task].bg(**rec.args)  # in this request: the same session owns it
+    return _html(self.detail(req, self.jobs.get(new.id), False), headers={'HX-Push-Url': f'{self.p}/{new.id}'})
 
-    routes = [Route(f'{p}/', dashboard), Route(f'{p}/all', all_jobs),
-              Route(f'{p}/static/{{name}}', static), Route(f'{p}/{{id}}/status', status),
-              Route(f'{p}/{{id}}/json', as_json), Route(f'{p}/{{id}}/stream', stream),
-              *[Route(f'{p}/{{id}}/{f.__name__}', action(f), methods=['POST'])
-                for f in (cancel, retry, delete)],
-              Route(f'{p}/{{id}}/detail', detail_fragment), Route(f'{p}/{{id}}', detail_page)]
+@patch
+def delete(self:JobConsole, req, rec):
+    if rec.state in LIVE: return self.acted(req, rec.id)
+    self.jobs.delete(rec.id)
+    return _html(Div(P('The job was deleted.'), A('Back to your jobs', href=f'{self.p}/'), id=f'detail-{rec.id}'))
+
+# %% ../nbs/04_progress_ui.ipynb #ui0cd005
+@patch
+def routes(self:JobConsole) -> list:
+    "The console's routes, under its prefix"
+    p = self.p
+    return [Route(f'{p}/', self.dashboard), Route(f'{p}/all', self.all_jobs),
+            Route(f'{p}/static/{{name}}', self.static), Route(f'{p}/{{id}}/status', self.status),
+            Route(f'{p}/{{id}}/json', self.as_json), Route(f'{p}/{{id}}/stream', self.stream),
+            *[Route(f'{p}/{{id}}/{f.__name__}', self.action(f), methods=['POST'])
+              for f in (self.cancel, self.retry, self.delete)],
+            Route(f'{p}/{{id}}/detail', self.detail_fragment), Route(f'{p}/{{id}}', self.detail_page)]
+
+def mount_ui(jobs):
+    "Add the status, stream, detail, action, dashboard and asset routes of `jobs` to its app"
+    con,app = JobConsole(jobs),jobs.app
     # first: before FastHTML's route for static files, which would take `.js` and `.css` paths
-    app.router.routes[:0] = routes
+    app.router.routes[:0] = con.routes()
     # FastHTML: the app's own pages get the style, and the packaged assets
     if (hdrs:=getattr(app, 'hdrs', None)) is not None:
-        sse = Script(src=f'{p}/static/{ASSETS["sse"]}') if local else SSE_EXT
-        app.hdrs = [*(local_hdrs(hdrs, p) if local else hdrs), _Same(to_xml(STYLE)+to_xml(sse))]
+        sse = Script(src=f'{con.p}/static/{ASSETS["sse"]}') if con.local else SSE_EXT
+        app.hdrs = [*(local_hdrs(hdrs, con.p) if con.local else hdrs), _Same(to_xml(STYLE)+to_xml(sse))]
 
 @patch
 def mount(self:Jobs):
