@@ -40,25 +40,29 @@ class BackendUnavailable(HTTPException):
     def __init__(self, url:str, # The Redis URL (its password is not kept)
                  err:Exception): # What the Redis client raised
         self.url,self.err = safe_url(url),err
-        super().__init__(503, 'Background jobs are unavailable right now. Please try again in a minute.',
-                         headers={'Retry-After': '30'})
+        super().__init__(503, 'Background jobs are unavailable right now. '
+                              'Please try again in a minute.', headers={'Retry-After': '30'})
     def __str__(self): return f'job queue unavailable at {self.url}: {self.err}'
     __repr__ = __str__
 
 # %% ../nbs/06_scale_out.ipynb #f5e1f6cf
 FIELDS = (*COLUMNS, 'cancel')
-_MISSING = dict(run_at=0., cancel=0)  # fields that hashes written by older versions lack (the rest: None)
+# fields that hashes written by older versions lack (the rest: None)
+_MISSING = dict(run_at=0., cancel=0)
 
 def _fields(job:Job) -> dict:
     "The store's columns for `job`, each as JSON"
-    return {k: v if k in ('args','result','warnings') else json.dumps(v) for k,v in _row(job).items()}
+    return {k: v if k in ('args','result','warnings') else json.dumps(v)
+            for k,v in _row(job).items()}
 
 def _decode(h:dict) -> AttrDict|None:
     "A stored hash as a record shaped like `JobStore`'s"
-    return AttrDict({k: json.loads(h[k]) if k in h else _MISSING.get(k) for k in FIELDS}) if h else None
+    return AttrDict({k: json.loads(h[k]) if k in h else _MISSING.get(k)
+                     for k in FIELDS}) if h else None
 
 def _reaching(f):
-    "Store method `f`, retried for `patience` seconds while Redis is unreachable, then `BackendUnavailable`"
+    ("Store method `f`, retried for `patience` seconds while Redis is unreachable, "
+     "then `BackendUnavailable`")
     @wraps(f)
     def _f(self, *args, **kwargs):
         deadline = time.monotonic()+self.patience
@@ -66,25 +70,30 @@ def _reaching(f):
             try: return f(self, *args, **kwargs)
             except (redis.ConnectionError, redis.TimeoutError) as e:
                 if time.monotonic()>=deadline: raise BackendUnavailable(self.url, e) from None
-                if i==0: logger.warning('Redis at %s unreachable (%s); retrying for up to %.0fs', self.path, e, self.patience)
+                if i==0: logger.warning('Redis at %s unreachable (%s); retrying for up to %.0fs',
+                                        self.path, e, self.patience)
                 time.sleep(min(1., 0.05*2**i))
     return _f
 
 class RedisStore:
-    "Jobs kept in Redis: a hash per job, and sorted sets by creation time for all, per state, per owner"
+    ("Jobs kept in Redis: a hash per job, and sorted sets by creation time for all, per state, "
+     "per owner")
     def __init__(self, url:str='redis://127.0.0.1:6379/0', # A Redis URL
                  prefix:str='bgtasks:', # Prefix of every key the store uses
-                 patience:float=0): # Seconds to keep trying while Redis is unreachable (0: fail at once)
+                 patience:float=0): # Seconds to retry while Redis is unreachable (0: fail at once)
         self.url,self.path,self.prefix,self.patience,self.writes = url,safe_url(url),prefix,patience,0
-        self.r = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=10)
+        self.r = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3,
+                                      socket_timeout=10)
         self._save = self.r.register_script(_SAVE)
 
     def __repr__(self): return f'RedisStore({self.path!r})'
     def _key(self, id): return f'{self.prefix}job:{id}'
     def _index(self, owner=None, state=None):
         "Key of the sorted set of the jobs of `owner` in `state` (`None`: any)"
-        return self.prefix + (f'owner:{owner}:' if owner is not None else '') + (f'state:{state}' if state else 'all')
-    def _indexes(self, owner, state): return [self._index(o, s) for o in dict.fromkeys([None, owner]) for s in (None, state)]
+        return (self.prefix + (f'owner:{owner}:' if owner is not None else '')
+                + (f'state:{state}' if state else 'all'))
+    def _indexes(self, owner, state):
+        return [self._index(o, s) for o in dict.fromkeys([None, owner]) for s in (None, state)]
 
 # %% ../nbs/06_scale_out.ipynb #3ae431b2
 _SAVE = """-- KEYS[1]: the job's hash. ARGV: key prefix, job id, allowed stored states (JSON, space separated), field, value...
@@ -118,7 +127,8 @@ def add(self:RedisStore, job:Job):
     with self.r.pipeline() as pipe:
         pipe.hset(self._key(job.id), mapping=_fields(job))
         for k in self._indexes(job.owner, job.state): pipe.zadd(k, {job.id: job.created.timestamp()})
-        pipe.zadd(self.prefix+'unsent', {job.id: time.time()})  # until its message is sent (see "When Redis loses data")
+        # until its message is sent (see "When Redis loses data")
+        pipe.zadd(self.prefix+'unsent', {job.id: time.time()})
         pipe.execute()
     self.writes += 1
 
@@ -126,7 +136,8 @@ def add(self:RedisStore, job:Job):
 @_reaching
 def _update(self:RedisStore, id:str, fields:dict, when=LIVE) -> bool:
     "Set the JSON `fields` of job `id` if its stored state is in `when`; `True` if they are stored"
-    ok = self._save(keys=[self._key(id)], args=[self.prefix, id, ' '.join(map(json.dumps, when)), *chain(*fields.items())])
+    ok = self._save(keys=[self._key(id)], args=[self.prefix, id, ' '.join(map(json.dumps, when)),
+                                                *chain(*fields.items())])
     self.writes += 1
     return ok is not None
 
@@ -140,7 +151,8 @@ def save(self:RedisStore, job:Job, when=LIVE) -> bool:
 @patch
 def cancel(self:RedisStore, id:str) -> bool:
     "Cancel job `id` if it is still queued; `True` if it was"
-    return self._update(id, dict(state='"cancelled"', error='"cancelled"', finished=json.dumps(_iso(_now()))), ('queued',))
+    return self._update(id, dict(state='"cancelled"', error='"cancelled"',
+                                 finished=json.dumps(_iso(_now()))), ('queued',))
 
 @patch
 @_reaching
@@ -159,11 +171,14 @@ def _records(self:RedisStore, ids) -> list:
 
 @patch
 @_reaching
-def find(self:RedisStore, owner:str=None, state:str=None, limit:int=50, task:str=None, before:tuple=None) -> list:
-    "Jobs, newest first, optionally only those of `owner`, in `state`, of `task`, older than the cursor `before` (created, id)"
+def find(self:RedisStore, owner:str=None, state:str=None, limit:int=50, task:str=None,
+         before:tuple=None) -> list:
+    ("Jobs, newest first, optionally only those of `owner`, in `state`, of `task`, "
+     "older than the cursor `before` (created, id)")
     top,out = f'({datetime.fromisoformat(before[0]).timestamp()}' if before else '+inf',[]
     for _ in range(100):  # a task filter reads on, a page at a time, until `limit` jobs match
-        ids = self.r.zrevrangebyscore(self._index(owner, state), top, '-inf', start=0, num=limit, withscores=True)
+        ids = self.r.zrevrangebyscore(self._index(owner, state), top, '-inf', start=0, num=limit,
+                                      withscores=True)
         out += [r for r in self._records(i for i,_ in ids) if task is None or r.task==task]
         if len(ids)<limit or len(out)>=limit: return out[:limit]
         top = f'({ids[-1][1]}'
@@ -172,10 +187,12 @@ def find(self:RedisStore, owner:str=None, state:str=None, limit:int=50, task:str
 @patch
 @_reaching
 def activity(self:RedisStore, now:str, minutes:int=60, bucket:int=5, owner:str=None) -> list:
-    "`(bucket, state, count)` of the jobs among the newest 5000 that ended in the `minutes` before `now`, 0 the latest bucket"
+    ("`(bucket, state, count)` of the jobs among the newest 5000 that ended in the `minutes` "
+     "before `now`, 0 the latest bucket")
     t,out = datetime.fromisoformat(now),Counter()
     for r in self.find(owner, limit=5000):
-        if r.finished and 0<=(age:=(t-datetime.fromisoformat(r.finished)).total_seconds())<=minutes*60 and r.state in ENDED:
+        if (r.finished and 0<=(age:=(t-datetime.fromisoformat(r.finished)).total_seconds())
+            <=minutes*60 and r.state in ENDED):
             out[(int(age//(bucket*60)), r.state)] += 1
     return [(b, s, n) for (b,s),n in out.items()]
 
@@ -191,7 +208,8 @@ def counts(self:RedisStore, owner:str=None) -> dict:
 @_reaching
 def unfinished(self:RedisStore) -> list:
     "Queued and running jobs, oldest first"
-    ids = sorted(chain(*(self.r.zrange(self._index(state=s), 0, -1, withscores=True) for s in LIVE)), key=lambda o: o[1])
+    ids = sorted(chain(*(self.r.zrange(self._index(state=s), 0, -1, withscores=True)
+                         for s in LIVE)), key=lambda o: o[1])
     return self._records(i for i,_ in ids)
 
 @patch
@@ -215,19 +233,24 @@ def actor_options(p:Policy) -> dict:
     "Dramatiq actor options for a task with policy `p`"
     retry_when = lambda n, e: will_retry(p, n, e.__cause__ if isinstance(e, dramatiq.Retry) else e)
     return dict(max_retries=p.retries, retry_when=retry_when, min_backoff=round(p.backoff*500),
-                max_backoff=round(p.max_backoff*1000), time_limit=p.timeout*1000 if p.timeout else float('inf'))
+                max_backoff=round(p.max_backoff*1000),
+                time_limit=p.timeout*1000 if p.timeout else float('inf'))
 
 # %% ../nbs/06_scale_out.ipynb #cd2118a4
 class RedisBackend:
-    "Jobs run by Dramatiq workers: a `RedisBroker` for the messages and a `RedisStore` for the records, on one Redis"
+    ("Jobs run by Dramatiq workers: a `RedisBroker` for the messages and a `RedisStore` for the "
+     "records, on one Redis")
     def __init__(self, url:str, # A Redis URL, e.g. 'redis://127.0.0.1:6379/0'
                  queue:str='bgtasks', # The Dramatiq queue the tasks' messages go to
                  patience:float=300): # Seconds a worker's writes wait for Redis to come back
-        self.url,self.path,self.queue,self.patience,self.booted,self.keep = url,safe_url(url),queue,patience,False,None
+        (self.url,self.path,self.queue,
+         self.patience,self.booted,self.keep) = url,safe_url(url),queue,patience,False,None
         self.jobs,self.loop,self.defers = None,None,False  # see "The backend as the app's runner"
-        self.unsent_after,self.watch_every,self.seen,self.watchers,self.wlock = 30.,1.,{},0,threading.RLock()  # see "When Redis loses data"
+        # see "When Redis loses data"
+        self.unsent_after,self.watch_every,self.seen,self.watchers,self.wlock = 30.,1.,{},0,threading.RLock()
         self.store = RedisStore(url)
-        self.broker = RedisBroker(client=redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10))
+        self.broker = RedisBroker(client=redis.Redis.from_url(url, socket_connect_timeout=3,
+                                                              socket_timeout=10))
         for m in (AsyncIO(), CurrentMessage(), _Boot(self)): self.broker.add_middleware(m)
         dramatiq.set_broker(self.broker)
     def __repr__(self): return f'RedisBackend({self.path!r}, queue={self.queue!r})'
@@ -247,28 +270,37 @@ _UNSENT = (redis.RedisError, BrokerConnectionError, BackendUnavailable)
 
 @patch
 def send(self:RedisBackend, jobs:list):
-    "Send the messages of stored `jobs` (a chain's only for its first step) and note them sent; if that fails, remove the jobs not sent and raise"
+    ("Send the messages of stored `jobs` (a chain's only for its first step) and note them sent; "
+     "if that fails, remove the jobs not sent and raise")
     for k,j in enumerate(jobs):
         c = j.chain
         if c and j is not c.jobs[0]: continue  # the step before it sends it
-        args = (j.id, [[s.id, s.task.name] for s in c.jobs[1:]], c.on_error) if c else (j.id,)  # a chain's rest travels along
-        opts = {'delay': max(0, round((j.run_at-time.time())*1000))} if j.run_at else {}  # Dramatiq's own delay queue
-        try: self.actor(j.task).send_with_options(args=args, **opts) if opts else self.actor(j.task).send(*args)
+        # a chain's rest travels along
+        args = (j.id, [[s.id, s.task.name] for s in c.jobs[1:]], c.on_error) if c else (j.id,)
+        # Dramatiq's own delay queue
+        opts = {'delay': max(0, round((j.run_at-time.time())*1000))} if j.run_at else {}
+        try: (self.actor(j.task).send_with_options(args=args, **opts) if opts
+              else self.actor(j.task).send(*args))
         except _UNSENT as e:
             rest = [x for x in jobs[k:] if not x.chain or x.chain.jobs[0] not in jobs[:k]]
             with suppress(*_UNSENT): self.store.sent([x.id for x in jobs if x not in rest])
             self._unsend(rest, e)
     try: n = self.store.sent([j.id for j in jobs])
-    except _UNSENT as e: self._unsend(jobs, e)  # their messages went out, but with no record the workers skip them
-    if n<len(jobs): raise BackendUnavailable(self.url, TimeoutError(f'{len(jobs)-n} job(s) took too long to send and were failed'))
+    except _UNSENT as e:  # their messages went out, but with no record the workers skip them
+        self._unsend(jobs, e)
+    if n<len(jobs):
+        raise BackendUnavailable(self.url, TimeoutError(f'{len(jobs)-n} job(s) took too long '
+                                                        'to send and were failed'))
 
 @patch
 def _unsend(self:RedisBackend, jobs:list, e:Exception, stored:bool=True):
     "Remove `jobs`, whose messages could not be sent, from the store and raise `BackendUnavailable`"
     try:
-        for j in jobs: self.store.delete(j)  # also when `add` failed: its reply may have been lost after it was applied
+        # also when `add` failed: its reply may have been lost after it was applied
+        for j in jobs: self.store.delete(j)
     except BackendUnavailable:
-        if stored: logger.error('%d job(s) stored but not sent: %s', len(jobs), ', '.join(j.id for j in jobs))
+        if stored: logger.error('%d job(s) stored but not sent: %s', len(jobs),
+                                ', '.join(j.id for j in jobs))
     raise BackendUnavailable(self.url, getattr(e, 'err', e)) from None
 
 # %% ../nbs/06_scale_out.ipynb #233dc7ff
@@ -293,9 +325,11 @@ def keep_key(self:RedisStore, key:str, seconds:float|None):
 
 @patch
 def enqueue(self:RedisBackend, job:Job, send:bool=True) -> Job:
-    "Store `job` and, if `send`, send its message; if Redis is unreachable raise `BackendUnavailable`, leaving no job stored"
+    ("Store `job` and, if `send`, send its message; if Redis is unreachable raise "
+     "`BackendUnavailable`, leaving no job stored")
     try:
-        if job.key is not None and (had:=self.store.take_key(job.key, job.id)):  # one job per key: return the one there
+        # one job per key: return the one there
+        if job.key is not None and (had:=self.store.take_key(job.key, job.id)):
             if (r:=self.store.get(had)):
                 got = _job(r)
                 got.key,got.result,got.error,got.foreign = r.key,r.result,r.error,r.state not in ENDED
@@ -314,7 +348,8 @@ def serve(self:RedisBackend, jobs):
 
 @patch
 def add(self:RedisBackend, job:Job, created:list|None) -> Job:
-    "Store a new job and send its message; in a request (`created`), the message waits for the response to start"
+    ("Store a new job and send its message; in a request (`created`), "
+     "the message waits for the response to start")
     job.held = created is not None
     got = self.enqueue(job, send=not job.held)  # with a `key`, maybe the job that has it
     if got is job:
@@ -342,22 +377,25 @@ async def written(self:RedisBackend, *jobs:Job): pass  # each change was written
 def fresh(self:RedisBackend): pass  # nothing is pending: each change was written when it was made
 
 @patch
-def drain(self:RedisBackend, timeout:float=10) -> bool: return True  # this process runs no jobs, and has nothing to write
+def drain(self:RedisBackend, timeout:float=10) -> bool:
+    return True  # this process runs no jobs, and has nothing to write
 
 @patch
-async def start(self:RedisBackend): self.watch()  # the workers run the jobs; this process watches Redis
+async def start(self:RedisBackend): self.watch()  # the workers run jobs; this process watches Redis
 
 @patch
 async def stop(self:RedisBackend): self.unwatch()
 
 @patch
 def cancel(self:RedisBackend, id:str) -> bool:
-    "Cancel job `id` in the store: a queued job will not run, a running one stops at its next progress call"
+    ("Cancel job `id` in the store: a queued job will not run, "
+     "a running one stops at its next progress call")
     return self.store.cancel(id)
 
 @patch
 def later(self:RedisBackend, delay:float, f):
-    "Call `f` after `delay` seconds on the worker's event loop (progress writes of a job run here), or at once"
+    ("Call `f` after `delay` seconds on the worker's event loop (progress writes of a job run "
+     "here), or at once")
     if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
     else: f()
 
@@ -370,19 +408,23 @@ def _on_loop(f, *args):
 def _job(r:AttrDict) -> Job:
     "A `Job` rebuilt from its record"
     job = Job(registry[r.task], r.args, id=r.id, owner=r.owner)
-    job.state,job.attempts,job.done,job.total,job.message,job.key = r.state,r.attempts,r.done,r.total,r.message,r.key
-    job.created,job.started = [datetime.fromisoformat(t) if t else None for t in (r.created, r.started)]
+    job.state,job.attempts,job.done,job.total,job.message,job.key = (r.state,r.attempts,r.done,
+                                                                     r.total,r.message,r.key)
+    job.created,job.started = [datetime.fromisoformat(t) if t else None
+                               for t in (r.created, r.started)]
     return job
 
 @patch
 def _begin(self:RedisBackend, id:str) -> Job|None:
     "Mark job `id` running for an attempt; `None` if it must not run"
     r = self.store.get(id)
-    if not r or r.state not in LIVE: return None  # cancelled, or already ended (a message delivered twice)
+    # cancelled, or already ended (a message delivered twice)
+    if not r or r.state not in LIVE: return None
     job = _job(r)
     if r.state=='running':  # a worker died during this job
         if not job.task.policy.rerun:
-            logger.warning('job %s (%s) was interrupted and is not run again (rerun=False)', id, r.task)
+            logger.warning('job %s (%s) was interrupted and is not run again (rerun=False)',
+                           id, r.task)
             job.state,job.error,job.finished = 'failed','interrupted',_now()
             self.store.save(job, when=('running',))
             return None
@@ -392,14 +434,16 @@ def _begin(self:RedisBackend, id:str) -> Job|None:
 
 @patch
 def _end(self:RedisBackend, job:Job, text:str=None, exc:Exception=None, again:bool=False):
-    "Record the attempt's outcome (the result's JSON `text`, or `exc`): succeeded, failed, or queued for Dramatiq's retry"
+    ("Record the attempt's outcome (the result's JSON `text`, or `exc`): succeeded, failed, "
+     "or queued for Dramatiq's retry")
     if again:
         job.state = 'queued'
         logger.warning('job %s (%s) attempt %d failed (%s: %s); Dramatiq will retry it',
                        job.id, job.task.name, job.attempts, type(exc).__name__, exc)
     else: job._record(text, exc)  # as `Job.run` records it
     self.store.save(job)
-    if job.key and job.state in ENDED: self.store.keep_key(job.key, self.keep if job.task.keep is None else job.task.keep)
+    if job.key and job.state in ENDED:
+        self.store.keep_key(job.key, self.keep if job.task.keep is None else job.task.keep)
 
 # %% ../nbs/06_scale_out.ipynb #f052b546
 _limits,_limits_lock = {},threading.Lock()
@@ -415,17 +459,20 @@ def _call(job:Job):
     args,kwargs = _bound(job)
     with ExitStack() as st:
         if (n:=job.task.policy.limit): st.enter_context(_limit(job.task.name, n))
-        if inspect.iscoroutinefunction(job.task.fn): return get_event_loop_thread().run_coroutine(job.task.fn(*args, **kwargs))
+        if inspect.iscoroutinefunction(job.task.fn):
+            return get_event_loop_thread().run_coroutine(job.task.fn(*args, **kwargs))
         return job.task.fn(*args, **kwargs)
 
 @patch
 def run(self:RedisBackend, id:str, rest:list=(), on_error:str='stop'):
-    "The actors' body: one attempt at job `id`, its outcome recorded, a retryable failure handed back to Dramatiq; then a chain's next step"
+    ("The actors' body: one attempt at job `id`, its outcome recorded, "
+     "a retryable failure handed back to Dramatiq; then a chain's next step")
     if (job:=_on_loop(self._begin, id)):
         try: res = json.dumps(_call(job), allow_nan=False)
         except (Exception, TimeLimitExceeded) as e:
             if isinstance(e, TimeLimitExceeded): e = TimeoutError()
-            again = will_retry(job.task.policy, CurrentMessage.get_current_message().options.get('retries', 0), e)
+            again = will_retry(job.task.policy,
+                               CurrentMessage.get_current_message().options.get('retries', 0), e)
             _on_loop(self._end, job, None, e, again)
             if again: raise dramatiq.Retry(f'{type(e).__name__}: {e}') from e
         else: _on_loop(self._end, job, res)
@@ -435,19 +482,24 @@ def run(self:RedisBackend, id:str, rest:list=(), on_error:str='stop'):
 @patch
 @_reaching
 def _next(self:RedisBackend, id:str, rest:list, on_error:str):
-    "After chain step `id`: send the next step's message, or, if the step failed and `on_error` is 'stop', skip the rest"
+    ("After chain step `id`: send the next step's message, or, "
+     "if the step failed and `on_error` is 'stop', skip the rest")
     r = self.store.get(id)
-    if r and r.state in LIVE: return  # not ended: a retry (or another delivery of its message) goes on
+    # not ended: a retry (or another delivery of its message) goes on
+    if r and r.state in LIVE: return
     if r and r.state=='failed' and on_error=='stop':
         why,now = json.dumps(f'skipped: {r.task} failed'),json.dumps(_iso(_now()))
-        for i,_ in rest: self.store._update(i, dict(state='"cancelled"', error=why, finished=now), ('queued',))
-        return logger.warning('chain stopped: job %s (%s) failed, %d later step(s) skipped', id, r.task, len(rest))
+        for i,_ in rest:
+            self.store._update(i, dict(state='"cancelled"', error=why, finished=now), ('queued',))
+        return logger.warning('chain stopped: job %s (%s) failed, %d later step(s) skipped',
+                              id, r.task, len(rest))
     (i,name),*more = rest
     self.actor(registry[name]).send(i, more, on_error)
 
 # %% ../nbs/06_scale_out.ipynb #ab9681f1
 class _Boot(Middleware):
-    "When a worker starts: actors for all tasks, a patient store, the event loop for `later`, and the periodic tasks"
+    ("When a worker starts: actors for all tasks, a patient store, the event loop for `later`, "
+     "and the periodic tasks")
     def __init__(self, backend): self.backend,self.stops = backend,[]
     def before_worker_boot(self, broker, worker):
         for t in list(registry.values()): self.backend.actor(t)
@@ -456,7 +508,8 @@ class _Boot(Middleware):
         self.backend.loop = get_event_loop_thread().loop
         if Job.runner.schedules:
             self.stops.append(stop:=threading.Event())
-            threading.Thread(target=self.backend.schedule, args=(Job.runner, stop), daemon=True, name='bgtasks-schedule').start()
+            threading.Thread(target=self.backend.schedule, args=(Job.runner, stop), daemon=True,
+                             name='bgtasks-schedule').start()
     def after_worker_shutdown(self, broker, worker):
         while self.stops: self.stops.pop().set()
         self.backend.unwatch()
@@ -466,15 +519,18 @@ class _Boot(Middleware):
 @patch
 @contextmanager
 def worker(self:RedisBackend, threads:int=4, timeout:float=10):
-    "Run a Dramatiq worker for this backend inside this process, stopping it (within `timeout` seconds) on exit"
-    if not self.booted: self.broker.emit_after('process_boot')  # starts the time limit checker, once per process
+    ("Run a Dramatiq worker for this backend inside this process, "
+     "stopping it (within `timeout` seconds) on exit")
+    # starts the time limit checker, once per process
+    if not self.booted: self.broker.emit_after('process_boot')
     self.booted = True
     w = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=100)
     w.start()
     try: yield w
     finally:
         w.stop(timeout=int(timeout*1000))
-        self.broker.middleware.remove(next(m for m in self.broker.middleware if getattr(m, 'worker', None) is w))
+        self.broker.middleware.remove(next(m for m in self.broker.middleware
+                                           if getattr(m, 'worker', None) is w))
 
 # %% ../nbs/06_scale_out.ipynb #18fe2d83
 _TICK = """-- KEYS[1]: a schedule's last tick. ARGV: the tick it was read as ('' if none), the new tick
@@ -485,7 +541,8 @@ return 1"""
 
 @patch
 def _fire(self:RedisBackend, jobs, name:str, s:AttrDict, now:float) -> Job|None:
-    "Move schedule `name` on to its latest due tick, if no other process did first, and send that tick's job"
+    ("Move schedule `name` on to its latest due tick, if no other process did first, "
+     "and send that tick's job")
     if not hasattr(self, '_tick_script'): self._tick_script = self.store.r.register_script(_TICK)
     k = f'{self.store.prefix}schedule:{name}'
     last = self.store.r.get(k)
@@ -502,7 +559,8 @@ def _fire(self:RedisBackend, jobs, name:str, s:AttrDict, now:float) -> Job|None:
 
 @patch
 def schedule(self:RedisBackend, jobs, stop:threading.Event, every:float=0.25):
-    "Fire `jobs`' periodic tasks until `stop` is set: safe to run in any number of processes, on any number of machines"
+    ("Fire `jobs`' periodic tasks until `stop` is set: safe to run in any number of processes, "
+     "on any number of machines")
     while not stop.wait(every):
         now = time.time()
         for name,s in list(jobs.schedules.items()):
@@ -516,7 +574,8 @@ def load_app(spec:str): # The app as given to uvicorn: 'main' or 'main:app'
     mod,_,attr = spec.partition(':')
     m = importlib.import_module(mod)
     if attr and not hasattr(m, attr): raise ImportError(f'{spec}: module {mod!r} has no {attr!r}')
-    if not getattr(Job.runner, 'backend', None): raise ImportError(f'{spec} does not set up `Jobs(app, redis=...)`')
+    if not getattr(Job.runner, 'backend', None):
+        raise ImportError(f'{spec} does not set up `Jobs(app, redis=...)`')
     return Job.runner
 
 def _worker_app():
@@ -524,18 +583,23 @@ def _worker_app():
     load_app(os.environ['BGTASKS_APP'])
 
 def worker_main(args=None):
-    "`bgtasks-worker app_module[:attr]`: Dramatiq workers for the jobs of an app set up with `Jobs(app, redis=...)`"
-    p = argparse.ArgumentParser(prog='bgtasks-worker', description='Run Dramatiq workers for the jobs of a bgtasks app.')
+    ("`bgtasks-worker app_module[:attr]`: Dramatiq workers for the jobs of an app set up with "
+     "`Jobs(app, redis=...)`")
+    p = argparse.ArgumentParser(prog='bgtasks-worker',
+                                description='Run Dramatiq workers for the jobs of a bgtasks app.')
     p.add_argument('app', help="the app's module, as given to uvicorn: 'main' or 'main:app'")
-    p.add_argument('--processes', '-p', type=int, default=os.cpu_count(), help='worker processes (default: one per core)')
-    p.add_argument('--threads', '-t', type=int, default=8, help='jobs each process runs at once (default: 8)')
+    p.add_argument('--processes', '-p', type=int, default=os.cpu_count(),
+                   help='worker processes (default: one per core)')
+    p.add_argument('--threads', '-t', type=int, default=8,
+                   help='jobs each process runs at once (default: 8)')
     a = p.parse_args(args)
     os.environ['BGTASKS_APP'] = a.app
     return dramatiq.cli.main(dramatiq.cli.make_argument_parser().parse_args(
         ['bgtasks.scale:_worker_app', '--processes', str(a.processes), '--threads', str(a.threads)]))
 
 # %% ../nbs/06_scale_out.ipynb #39a22828
-NOT_SENT = 'never sent: the request or process that stored this job failed before its message reached the workers, so it did not run'
+NOT_SENT = ('never sent: the request or process that stored this job failed before its message '
+            'reached the workers, so it did not run')
 
 @patch
 @_reaching
@@ -546,39 +610,49 @@ def sent(self:RedisStore, ids:list) -> int:
 @patch
 @_reaching
 def alarm(self:RedisStore) -> dict|None:
-    "The alarm raised when a process found the store wiped (`at`, `vanished`), for the dashboard's banner; `None` if there is none"
+    ("The alarm raised when a process found the store wiped (`at`, `vanished`), "
+     "for the dashboard's banner; `None` if there is none")
     return json.loads(a) if (a:=self.r.get(self.prefix+'alarm')) else None
 
 @patch
 def reconcile(self:RedisBackend, older:float=None) -> list:
-    "Mark failed the jobs stored more than `older` seconds ago (default `unsent_after`) whose messages were never sent; their ids"
+    ("Mark failed the jobs stored more than `older` seconds ago (default `unsent_after`) whose "
+     "messages were never sent; their ids")
     r,k = self.store.r,self.store.prefix+'unsent'
-    late = r.zrangebyscore(k, '-inf', time.time()-(self.unsent_after if older is None else older), start=0, num=1000)
+    late = r.zrangebyscore(k, '-inf', time.time()-(self.unsent_after if older is None else older),
+                           start=0, num=1000)
     now,failed = json.dumps(_iso(_now())),[]
     for id in late:
         if not r.zrem(k, id): continue  # its sender got there first
-        if self.store._update(id, dict(state='"failed"', error=json.dumps(NOT_SENT), finished=now), ('queued',)):
+        if self.store._update(id, dict(state='"failed"', error=json.dumps(NOT_SENT), finished=now),
+                              ('queued',)):
             failed.append(id)
             if (rec:=self.store.get(id)) and rec.key: self.store.keep_key(rec.key, self.keep)
-    if failed: logger.error('%d job(s) were stored but never sent to the workers; marked failed: %s', len(failed), ', '.join(failed))
+    if failed: logger.error('%d job(s) were stored but never sent to the workers; '
+                            'marked failed: %s', len(failed), ', '.join(failed))
     return failed
 
 # %% ../nbs/06_scale_out.ipynb #b184d592
 @patch
 def _persistence(self:RedisBackend) -> str:
-    "How Redis keeps its data ('aof', 'snapshots', 'none', or 'unknown' if it will not say); warn unless it keeps an append-only file"
+    ("How Redis keeps its data ('aof', 'snapshots', 'none', or 'unknown' if it will not say); "
+     "warn unless it keeps an append-only file")
     try: aof,save = [self.store.r.config_get(k).get(k) for k in ('appendonly', 'save')]
     except redis.ResponseError as e:  # e.g. a managed Redis that does not allow CONFIG
         logger.info('cannot read the persistence settings of Redis at %s (%s)', self.path, e)
         return 'unknown'
     if aof=='yes': return 'aof'
-    loses = f'the jobs created since its last snapshot (save {save})' if save else 'every queued job and all job history'
-    logger.warning('Redis at %s keeps no append-only file: a restart loses %s. Start it with --appendonly yes.', self.path, loses)
+    loses = (f'the jobs created since its last snapshot (save {save})' if save
+             else 'every queued job and all job history')
+    logger.warning('Redis at %s keeps no append-only file: a restart loses %s. '
+                   'Start it with --appendonly yes.', self.path, loses)
     return 'snapshots' if save else 'none'
 
 @patch
 def check(self:RedisBackend) -> AttrDict|None:
-    "One look at Redis: its run id, persistence, jobs and marker; warn about persistence at the first look and after a restart, raise the alarm when the data is gone"
+    ("One look at Redis: its run id, persistence, jobs and marker; "
+     "warn about persistence at the first look and after a restart, "
+     "raise the alarm when the data is gone")
     r,p,seen = self.store.r,self.store.prefix,self.seen
     with self.wlock:
         try:
@@ -592,9 +666,11 @@ def check(self:RedisBackend) -> AttrDict|None:
         if restarted: logger.warning('Redis at %s restarted', self.path)
         elif back: logger.info('Redis at %s answers again', self.path)
         if 'run' not in seen or restarted or back: seen['persistence'] = self._persistence()
-        if seen.get('mark') is not None and mark!=seen['mark']:  # the marker we saw has gone: so has everything else
-            logger.error('Redis at %s lost its data (restarted without persistence, or flushed): %d job(s) vanished; queued ones '
-                         'will not run, and their pages are gone. Turn persistence on (appendonly yes).', self.path, seen['jobs'])
+        # the marker we saw has gone: so has everything else
+        if seen.get('mark') is not None and mark!=seen['mark']:
+            logger.error('Redis at %s lost its data (restarted without persistence, or flushed): '
+                         '%d job(s) vanished; queued ones will not run, and their pages are gone. '
+                         'Turn persistence on (appendonly yes).', self.path, seen['jobs'])
             r.set(p+'alarm', json.dumps(dict(at=_iso(_now()), vanished=seen['jobs'])), nx=True, ex=24*3600)
         if mark is None:
             r.set(p+'epoch', new_id(), nx=True)
@@ -604,7 +680,8 @@ def check(self:RedisBackend) -> AttrDict|None:
 
 @patch
 def watch(self:RedisBackend):
-    "Start this process's watch on Redis (once, however often it is called): `check` every `watch_every` seconds, `reconcile` every fifth time"
+    ("Start this process's watch on Redis (once, however often it is called): "
+     "`check` every `watch_every` seconds, `reconcile` every fifth time")
     with self.wlock:
         self.watchers += 1
         if self.watchers>1: return
@@ -616,7 +693,8 @@ def watch(self:RedisBackend):
             except Exception as e: logger.error('watching Redis at %s: %s', self.path, e, exc_info=e)
             if stop.wait(self.watch_every): return
             i += 1
-    threading.Thread(target=_watch, args=(self.watching,), daemon=True, name='bgtasks-redis-watch').start()
+    threading.Thread(target=_watch, args=(self.watching,), daemon=True,
+                     name='bgtasks-redis-watch').start()
 
 @patch
 def unwatch(self:RedisBackend):

@@ -23,24 +23,27 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import PlainTextResponse
-from .task import Job, ENDED, Cancelled, registry, current_runner, current_session, logger, new_id, _state_lock
+from .task import (Job, ENDED, Cancelled, registry, current_runner, current_session, logger,
+                          new_id, _state_lock)
 from .policy import close_process_pool, watched, _bound
 from .store import JobStore, Store, HOST, _alive
 
 # %% ../nbs/03_tracking.ipynb #batch0c1
 class Batcher:
-    "Changes to jobs, written to `store` together: one transaction per batch, `wait` seconds after the batch's first change"
+    ("Changes to jobs, written to `store` together: one transaction per batch, "
+     "`wait` seconds after the batch's first change")
     def __init__(self, store, # A `JobStore` (anything with its `write`)
-                 done=None, # `done(batch)`, called after each write (on the loop, while batching) with `{id: (job, new)}`
+                 done=None, # `done({id: (job, new)})` after each write (on the loop while batching)
                  wait:float=0.002, # Seconds a batch collects changes before it is written
-                 retry_wait:float=1.): # Seconds before changes that failed to be written are tried again
+                 retry_wait:float=1.): # Seconds before changes whose write failed are tried again
         self.store,self.done,self.wait,self.retry_wait = store,done,wait,retry_wait
         self.pending,self.inflight,self.plock,self.wlock = {},{},threading.Lock(),threading.Lock()
         self.loop,self.loop_thread,self.scheduled,self.collecting,self.writing = None,None,False,None,None
 
     def start(self):
         "Batch from now on, flushing on the running event loop"
-        self.loop,self.loop_thread,self.collecting,self.writing = asyncio.get_running_loop(),threading.get_ident(),None,None
+        self.loop,self.loop_thread,self.collecting,self.writing = (asyncio.get_running_loop(),
+                                                                   threading.get_ident(),None,None)
 
     def stop(self):
         "Stop batching and write what is pending: from now on each change is written at once"
@@ -58,13 +61,16 @@ class Batcher:
         else: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
 
     def note(self, job, new:bool=False):
-        "Add `job`'s change (with `new`, the job itself) to the next batch; when not batching, write it now"
+        ("Add `job`'s change (with `new`, the job itself) to the next batch; when not batching, "
+         "write it now")
         with self.plock:
             was = self.pending.get(job.id)
             self.pending[job.id] = (job, new or bool(was and was[1]))
             first,self.scheduled = not self.scheduled,True
-        if self.loop is None: self.flush()  # (not `self.on`: this runs for every change, and a property costs a call)
-        elif first: self.call(self.wait, self.flush)  # the batch's first change: write it `wait` seconds from now
+        # (not `self.on`: this runs for every change, and a property costs a call)
+        if self.loop is None: self.flush()
+        elif first:  # the batch's first change: write it `wait` seconds from now
+            self.call(self.wait, self.flush)
 
     def fresh(self):
         "Write whatever is pending, so that a read sees every change made before it"
@@ -74,13 +80,15 @@ class Batcher:
 # %% ../nbs/03_tracking.ipynb #batch0c2
 @patch
 def flush(self:Batcher) -> int:
-    "Write every pending change now, in one transaction, in this thread; return how many jobs were written"
+    ("Write every pending change now, in one transaction, in this thread; "
+     "return how many jobs were written")
     with self.wlock:
         with self.plock:
             batch,self.pending,self.inflight,self.scheduled = self.pending,{},self.pending,False
             self.writing,self.collecting = self.collecting,None  # who waits for this batch
         if not batch: return 0
-        try: self.store.write([j for j,n in batch.values() if n], [j for j,n in batch.values() if not n])
+        try: self.store.write([j for j,n in batch.values() if n],
+                              [j for j,n in batch.values() if not n])
         except Exception as e: batch = self._failed(batch, e)
         finally:
             with self.plock: self.inflight,waiting,self.writing = {},self.writing,None
@@ -92,14 +100,17 @@ def flush(self:Batcher) -> int:
 
 @patch
 def _failed(self:Batcher, batch:dict, e:Exception) -> dict:
-    "After a failed write: new jobs get the error, changes are kept to be tried again; return the new jobs"
+    ("After a failed write: new jobs get the error, changes are kept to be tried again; "
+     "return the new jobs")
     logger.error('could not store %d job(s): %s', len(batch), e, exc_info=e)
     with self.plock:
         for id,(j,n) in batch.items():
-            if n: j.store_error = StoreUnavailable(e)  # whoever is waiting for it gets the error (a 503)
+            # whoever is waiting for it gets the error (a 503)
+            if n: j.store_error = StoreUnavailable(e)
             else: self.pending.setdefault(id, (j,n))  # kept, and tried again
     new = {id:(j,n) for id,(j,n) in batch.items() if n}  # `done` must not see the kept ones
-    if self.on and len(new)<len(batch): self.loop.call_soon_threadsafe(self.loop.call_later, self.retry_wait, self.flush)
+    if self.on and len(new)<len(batch):
+        self.loop.call_soon_threadsafe(self.loop.call_later, self.retry_wait, self.flush)
     return new
 
 @patch
@@ -111,11 +122,14 @@ def _wrote(self:Batcher, batch:dict, waiting=None):
 @patch
 async def written(self:Batcher, *jobs):
     "Wait until every change made so far to `jobs` is stored; raise if storing a new one failed"
-    if self.loop is not asyncio.get_running_loop(): self.fresh()  # not the batches' loop: write them from here
+    # not the batches' loop: write them from here
+    if self.loop is not asyncio.get_running_loop(): self.fresh()
     while self.on:
         with self.plock:  # the future of the batch that holds the first unwritten change
-            if any(j.id in self.pending for j in jobs): w = self.collecting = self.collecting or self.loop.create_future()
-            elif any(j.id in self.inflight for j in jobs): w = self.writing = self.writing or self.loop.create_future()
+            if any(j.id in self.pending for j in jobs):
+                w = self.collecting = self.collecting or self.loop.create_future()
+            elif any(j.id in self.inflight for j in jobs):
+                w = self.writing = self.writing or self.loop.create_future()
             else: break
         await w
     for j in jobs:
@@ -132,7 +146,8 @@ def sign_owner(key:bytes, owner:str) -> str:
     return f"{owner}.{base64.urlsafe_b64encode(hmac.new(key, owner.encode(), 'sha256').digest()[:16]).rstrip(b'=').decode()}"
 
 def _key_file(p:Path) -> str:
-    "The key kept in file `p`, created once if it is missing (by one of several processes starting at once)"
+    ("The key kept in file `p`, created once if it is missing (by one of several processes "
+     "starting at once)")
     if not p.exists():
         tmp = p.with_name(f'{p.name}.{os.getpid()}.tmp')
         tmp.write_text(str(uuid.uuid4()))
@@ -142,28 +157,32 @@ def _key_file(p:Path) -> str:
     return p.read_text().strip()
 
 def app_secret(app, fname:str='.sesskey') -> bytes:
-    "The app's own secret: its `SessionMiddleware`'s key (FastHTML's session key), else the key file `fname` as FastHTML keeps one"
+    ("The app's own secret: its `SessionMiddleware`'s key (FastHTML's session key), "
+     "else the key file `fname` as FastHTML keeps one")
     for m in getattr(app, 'user_middleware', ()):
         if isinstance(m.cls, type) and issubclass(m.cls, SessionMiddleware):
             if (k:=m.kwargs.get('secret_key') or next(iter(m.args), None)): return str(k).encode()
     try: return _key_file(Path(fname)).encode()
     except OSError as e:
-        raise RuntimeError(f'bgtasks needs a secret to sign its cookies: give the app a SessionMiddleware with a secret_key, '
-                           f'or let it create the key file {fname!r} in {os.getcwd()} ({e})') from None
+        raise RuntimeError(f'bgtasks needs a secret to sign its cookies: give the app a '
+                           f'SessionMiddleware with a secret_key, or let it create the key file '
+                           f'{fname!r} in {os.getcwd()} ({e})') from None
 
 def app_key(app, purpose:str) -> bytes:
     "A key for one `purpose` (owner cookies, CSRF tokens), derived from the app's secret"
     return hmac.new(app_secret(app), f'bgtasks {purpose}'.encode(), 'sha256').digest()
 
 def _owner_key(runner) -> bytes:
-    "The key that signs owner cookies, from the secret of `runner`'s app (read the first time it is needed)"
+    ("The key that signs owner cookies, from the secret of `runner`'s app (read the first time it "
+     "is needed)")
     if not (k:=getattr(runner, 'owner_key', None)): k = runner.owner_key = app_key(runner.app, 'owner')
     return k
 
 def owner_of(key:bytes, value:str|None) -> str|None:
     "The owner id in cookie `value` if this server signed it, else `None`"
     owner,_,sig = (value or '').partition('.')
-    return owner if key and sig and _OWNER_ID.fullmatch(owner) and hmac.compare_digest(value, sign_owner(key, owner)) else None
+    return owner if (key and sig and _OWNER_ID.fullmatch(owner)
+                     and hmac.compare_digest(value, sign_owner(key, owner))) else None
 
 def _cookie(scope, name:str) -> str|None:
     "The value of cookie `name` in the request's headers"
@@ -174,13 +193,16 @@ def _cookie(scope, name:str) -> str|None:
                 if n==name: return val
 
 class OwnerMiddleware:
-    "Gives each request its browser session's owner id for `owner_id`, and holds its response until the jobs it created are stored"
-    def __init__(self, app, jobs=None, max_age:int=365*24*3600): self.app,self.jobs,self.max_age = app,jobs,max_age
+    ("Gives each request its browser session's owner id for `owner_id`, "
+     "and holds its response until the jobs it created are stored")
+    def __init__(self, app, jobs=None, max_age:int=365*24*3600):
+        self.app,self.jobs,self.max_age = app,jobs,max_age
     async def __call__(self, scope, receive, send):
         if scope['type'] not in ('http','websocket'): return await self.app(scope, receive, send)
         runner,http = self.jobs or Job.runner,scope['type']=='http'
         raw = _cookie(scope, OWNER_COOKIE)
-        sent = owner_of(_owner_key(runner), raw) if raw else None  # a cookie this server did not sign is ignored
+        # a cookie this server did not sign is ignored
+        sent = owner_of(_owner_key(runner), raw) if raw else None
         slot = {OWNER_COOKIE: sent} if sent else {}  # `owner_id` reads and fills this
         created = []  # the request's new jobs, filled in by `Jobs.add`
         dropped = False  # the jobs could not be handed over, and an error response was sent instead
@@ -189,63 +211,76 @@ class OwnerMiddleware:
             if dropped: return
             if msg['type']=='http.response.start' and created:
                 try: await runner.accepted(created)
-                except HTTPException as e:  # e.g. Redis went away after the handler stored its jobs: a 503, not the page
+                except HTTPException as e:
+                    # e.g. Redis went away after the handler stored its jobs: a 503, not the page
                     dropped = True
                     return await PlainTextResponse(e.detail, e.status_code, e.headers)(scope, receive, send)
             if msg['type']=='http.response.start':
-                if (new:=slot.get(OWNER_COOKIE)) and new!=sent:  # the session's first job: give it its id
+                # the session's first job: give it its id
+                if (new:=slot.get(OWNER_COOKIE)) and new!=sent:
                     secure = '; Secure' if scope.get('scheme')=='https' else ''
-                    ck = f'{OWNER_COOKIE}={sign_owner(_owner_key(runner), new)}; Path=/; Max-Age={self.max_age}; HttpOnly; SameSite=Lax{secure}'
+                    ck = (f'{OWNER_COOKIE}={sign_owner(_owner_key(runner), new)}; '
+                          f'Path=/; Max-Age={self.max_age}; HttpOnly; SameSite=Lax{secure}')
                     msg = {**msg, 'headers': [*msg.get('headers', ()), (b'set-cookie', ck.encode())]}
             await send(msg)
         # a websocket's jobs are not held: the socket may stay open for hours
-        t1,t2,t3 = current_session.set(slot),current_jobs.set(created if http else None),current_runner.set(runner)
+        t1,t2,t3 = (current_session.set(slot),current_jobs.set(created if http else None),
+                    current_runner.set(runner))
         try: await self.app(scope, receive, send_stored if http else send)
         finally:
             current_session.reset(t1)
             current_jobs.reset(t2)
             current_runner.reset(t3)
-            if created: await runner.accepted(created)  # no response started (the handler raised): still run them
+            # no response started (the handler raised): still run them
+            if created: await runner.accepted(created)
 
 # %% ../nbs/03_tracking.ipynb #rnr0cd01
 @runtime_checkable
 class Runner(Protocol):
-    "What runs the jobs of a `Jobs`: this process's own `Workers`, or Dramatiq's (`RedisBackend`, in the scale-out lesson)"
+    ("What runs the jobs of a `Jobs`: this process's own `Workers`, "
+     "or Dramatiq's (`RedisBackend`, in the scale-out lesson)")
     store: Store  # Where the jobs are kept
-    defers: bool  # Can a job wait for its retry in the store rather than on a worker? (`Policy.run` asks)
+    defers: bool  # Can a job wait for its retry in the store, not on a worker? (`Policy.run` asks)
     @property
     def store(self): return self.jobs.store
 
     def serve(self, jobs): ...  # Become the runner of `jobs` (called once, by `Jobs`)
     def add(self, job:Job, created:list|None) -> Job: ...  # Store a new job and see that it runs
     def save(self, job:Job, new:bool=False): ...  # Store a change to a job
-    async def accepted(self, created:list): ...  # A response starts: the jobs its request `created` are stored, then run
-    async def written(self, *jobs:Job): ...  # Wait until the changes made to `jobs` so far are stored
+    # A response starts: the jobs its request `created` are stored, then run
+    async def accepted(self, created:list): ...
+    async def written(self, *jobs:Job): ...  # Wait until the changes to `jobs` so far are stored
     def fresh(self): ...  # Write what is pending, so that a read sees it
     async def start(self): ...  # The app starts
     async def stop(self): ...  # The app stops
     def cancel(self, id:str) -> bool: ...  # Cancel job `id`
     def later(self, delay:float, f): ...  # Call `f` in `delay` seconds, from any thread
-    def drain(self, timeout:float=10) -> bool: ...  # Wait until this process has nothing left to run or write
+    # Wait until this process has nothing left to run or write
+    def drain(self, timeout:float=10) -> bool: ...
 
 # %% ../nbs/03_tracking.ipynb #rnr0cd02
 class Workers:
-    "This process's own workers, on the app's event loop: the `Runner` a `Jobs` has unless it runs on Redis"
-    check_every = 0.25 # Seconds between looks at the store for free jobs that are due (see "Claims" in the store lesson)
-    beat_every = 1. # Seconds between heartbeats, and between looks for dead processes and cancel requests
+    ("This process's own workers, on the app's event loop: the `Runner` a `Jobs` has unless it "
+     "runs on Redis")
+    check_every = 0.25 # Seconds between looks for due free jobs (see "Claims" in the store lesson)
+    beat_every = 1. # Seconds between heartbeats, and looks for dead processes and cancel requests
     ahead = 16 # Free jobs a process claims per worker beyond those running, in one statement
     def __init__(self, n:int=4, # Jobs run at once (0: none, leave them to other processes)
                  grace:float=10., # Seconds running jobs get to finish at shutdown
-                 lease:float=10.): # Seconds without a heartbeat after which another process takes a process for dead
+                 lease:float=10.): # Seconds without a heartbeat before a process is taken for dead
         if not isinstance(n, int) or n<0: raise ValueError('workers must be an int >= 0')
         if grace<0: raise ValueError('grace must be >= 0')
-        if lease<=self.beat_every: raise ValueError(f'lease must be longer than beat_every ({self.beat_every}s)')
+        if lease<=self.beat_every:
+            raise ValueError(f'lease must be longer than beat_every ({self.beat_every}s)')
         self.n,self.grace,self.lease,self.jobs,self.starts,self.defers = n,grace,lease,None,0,False
-        self.loop,self.loop_thread,self.queue,self.tasks,self.running,self.stopping = None,None,None,[],{},False
-        self.me,self.keeper,self.poked,self.seen,self.more,self.siblings = None,None,None,{},False,0  # see "Claims"
+        (self.loop,self.loop_thread,self.queue,
+         self.tasks,self.running,self.stopping) = None,None,None,[],{},False
+        # see "Claims"
+        self.me,self.keeper,self.poked,self.seen,self.more,self.siblings = None,None,None,{},False,0
         self.recovered,self.stopped,self.idle_warned,self.batch = None,None,False,None
 
-    def __repr__(self): return f'Workers({self.n}, running={len(self.running)}, started={self.loop is not None})'
+    def __repr__(self):
+        return f'Workers({self.n}, running={len(self.running)}, started={self.loop is not None})'
 
     @property
     def store(self): return self.jobs.store
@@ -253,48 +288,58 @@ class Workers:
     def serve(self, jobs):
         "Be the runner of `jobs`: run its jobs, and write its changes in batches"
         self.jobs = jobs
-        self.batch = Batcher(jobs.store, lambda batch: self._done(batch))  # see "Writing in batches"
+        # see "Writing in batches"
+        self.batch = Batcher(jobs.store, lambda batch: self._done(batch))
 
 # %% ../nbs/03_tracking.ipynb #ca8de6f0
 class Jobs:
-    "Durable jobs for `app`: a store, and a runner (its `Workers`, run by the app's lifespan), per-session owners"
-    chores = [] # Functions `f(jobs)` the keeper also calls each round (periodic tasks and retention add theirs)
+    ("Durable jobs for `app`: a store, and a runner (its `Workers`, run by the app's lifespan), "
+     "per-session owners")
+    # Functions `f(jobs)` the keeper also calls each round (periodic tasks and retention add theirs)
+    chores = []
     def __init__(self, app, # A FastHTML or Starlette app
                  db='jobs.db', # Database file, ':memory:', or a `JobStore`
-                 workers:int=4, # Jobs run at once by this process (0: none, leave them to other processes)
+                 workers:int=4, # Jobs this process runs at once (0: none, left to other processes)
                  grace:float=10., # Seconds running jobs get to finish at shutdown
-                 progress_every:float=0.25, # At most one progress write per job per this many seconds
+                 progress_every:float=0.25, # Minimum seconds between a job's progress writes
                  prefix:str|None='/jobs', # Where the progress routes go (`None`: no routes)
                  admin=None, # `admin(req) -> bool` allows a request to see every session's jobs
                  poll:str='1s', # How often a status fragment polls
-                 assets:str='local', # Pages get htmx, its SSE extension and Pico from bgtasks ('local') or a CDN ('cdn')
-                 keep:float|None=7*24*3600., # Seconds a finished job is kept before it is purged (`None`: for ever)
-                 lease:float=10., # Seconds without a heartbeat after which another process takes a process for dead
-                 eager:bool=False, # Run each job inline at `.bg()`, raising its error there: for tests (see "In tests")
-                 redis:str=None): # A Redis URL: run jobs on Dramatiq workers instead (the scale-out lesson)
+                 assets:str='local', # Load htmx, SSE, Pico from bgtasks ('local') or a CDN ('cdn')
+                 keep:float|None=7*24*3600., # Seconds a finished job is kept (`None`: for ever)
+                 lease:float=10., # Seconds without a heartbeat before a process is taken for dead
+                 eager:bool=False, # Tests: run each job inline at `.bg()`, raising its error there
+                 redis:str=None): # A Redis URL: run jobs on Dramatiq workers (the scale-out lesson)
         if keep is not None and keep<0: raise ValueError('keep must be >= 0 seconds, or None')
-        if assets not in ('local', 'cdn'): raise ValueError(f"assets must be 'local' or 'cdn', not {assets!r}")
+        if assets not in ('local', 'cdn'):
+            raise ValueError(f"assets must be 'local' or 'cdn', not {assets!r}")
         self.app,self.progress_every,self.prefix,self.admin,self.poll = app,progress_every,prefix,admin,poll
         self.keep,self.assets,self.eager,self.backend = keep,assets,eager,None
-        self.workers = Workers(workers, grace, lease)  # checks its arguments before anything changes
+        # checks its arguments before anything changes
+        self.workers = Workers(workers, grace, lease)
         if redis: self.workers = self.backend = _redis_backend(redis, keep)  # the scale-out lesson
         self.store = self.backend.store if self.backend else db if isinstance(db, JobStore) else JobStore(db)
         self.workers.serve(self)
         self.live,self.schedules = weakref.WeakValueDictionary(),{}
         if prefix:  # first, so that a failure here leaves the app, and the process, as they were
-            self.mount()  # the routes and pages of the progress lesson (`bgtasks.ui` adds this method)
+            # the routes and pages of the progress lesson (`bgtasks.ui` adds this method)
+            self.mount()
         self._wrap(app)
-        self.previous,self.closed,Job.runner = Job.runner,False,self  # the process's default runner, until `close`
+        # the process's default runner, until `close`
+        self.previous,self.closed,Job.runner = Job.runner,False,self
 
     def __repr__(self): return f'Jobs({self.store.path!r}, workers={self.workers!r})'
-    def mount(self): pass  # the progress lesson's routes and pages under `prefix`: `bgtasks.ui` replaces this
+    # the progress lesson's routes and pages under `prefix`: `bgtasks.ui` replaces this
+    def mount(self): pass
 
     def _wrap(self, app):
-        "Put the owner middleware outermost, and the runner's start and stop around the app's lifespan"
+        ("Put the owner middleware outermost, and the runner's start and stop around the app's "
+         "lifespan")
         mw = Middleware(OwnerMiddleware, jobs=self)
         app.user_middleware.insert(0, mw)
         app.middleware_stack,build = None,app.build_middleware_stack
-        def outermost():  # the app's own middleware, added later, runs inside ours: its jobs are owned and held too
+        # the app's own middleware, added later, runs inside ours: its jobs are owned and held too
+        def outermost():
             app.user_middleware[:] = [mw, *(m for m in app.user_middleware if m is not mw)]
             return build()
         app.build_middleware_stack = outermost
@@ -311,7 +356,8 @@ def _redis_backend(url:str, keep:float|None):
     "A `RedisBackend` for `url`, from the scale-out lesson's module (the `redis` extra)"
     try: from bgtasks.scale import RedisBackend
     except ModuleNotFoundError as e:
-        raise ModuleNotFoundError(f"Jobs(app, redis=...) needs the redis extra: pip install 'bgtasks[redis]' ({e})") from None
+        raise ModuleNotFoundError(f"Jobs(app, redis=...) needs the redis extra: "
+                                  f"pip install 'bgtasks[redis]' ({e})") from None
     b = RedisBackend(url)
     b.keep = keep
     return b
@@ -319,7 +365,8 @@ def _redis_backend(url:str, keep:float|None):
 # %% ../nbs/03_tracking.ipynb #88c02611
 @patch
 def close(self:Jobs):
-    "Stop being the process's default runner, and hand that role back to the `Jobs` that had it before; stored jobs stay readable"
+    ("Stop being the process's default runner, and hand that role back to the `Jobs` that had it "
+     "before; stored jobs stay readable")
     self.closed = True
     if Job.runner is not self: return
     prev = self.previous
@@ -329,14 +376,16 @@ def close(self:Jobs):
 @patch
 @contextmanager
 def use(self:Jobs):
-    "Send the jobs made in this block, outside a request, to this `Jobs` (a script's or a notebook's explicit choice)"
+    ("Send the jobs made in this block, outside a request, to this `Jobs` (a script's or a "
+     "notebook's explicit choice)")
     tok = current_runner.set(self)
     try: yield self
     finally: current_runner.reset(tok)
 
 # %% ../nbs/03_tracking.ipynb #82cfa6f9
 class StoreUnavailable(HTTPException):
-    "The job store cannot take a job (a full disk, a read-only file): a 503 in a request, with the reason"
+    ("The job store cannot take a job (a full disk, a read-only file): a 503 in a request, "
+     "with the reason")
     def __init__(self, err:Exception):
         self.err = err
         msg = f'Could not store the job ({err}). Nothing was started; please try again shortly.'
@@ -345,7 +394,8 @@ class StoreUnavailable(HTTPException):
 
 @patch
 def add(self:Jobs, job:Job) -> Job:
-    "Store a new job and queue it for the workers; with a `key` that a kept job has, return that job instead"
+    ("Store a new job and queue it for the workers; with a `key` that a kept job has, "
+     "return that job instead")
     if self.eager: return self._run_eagerly(job)
     return self.workers.add(job, current_jobs.get())
 
@@ -376,12 +426,14 @@ async def stop(self:Jobs):
 
 @patch
 def cancel(self:Jobs, id:str) -> bool:
-    "Cancel job `id`: a queued job will not run, a running one is stopped; `True` unless it had ended or is unknown"
+    ("Cancel job `id`: a queued job will not run, a running one is stopped; "
+     "`True` unless it had ended or is unknown")
     return self.workers.cancel(id)
 
 @patch
 def drain(self:Jobs, timeout:float=10) -> bool:
-    "Wait until this process has no due job left to run, nor a change left to write; `True` unless `timeout` passed first"
+    ("Wait until this process has no due job left to run, nor a change left to write; "
+     "`True` unless `timeout` passed first")
     return self.workers.drain(timeout)
 
 @patch
@@ -409,14 +461,16 @@ def wake(self:Jobs): pass  # jobs are queued when created; awaiting a job has no
 
 @patch
 async def ended(self:Jobs, job:Job, timeout:float=None):
-    "Wait, without blocking the event loop, until `job` has ended (a job in a list of background tasks, before the next one)"
+    ("Wait, without blocking the event loop, until `job` has ended (a job in a list of background "
+     "tasks, before the next one)")
     if self.eager or job.ended: return
     foreign = getattr(job, 'foreign', False)  # another process runs it: follow it in the store
     await asyncio.to_thread(lambda: self.follow(job, timeout) if foreign else job.wait(timeout))
 
 @patch
 def follow(self:Jobs, job:Job, timeout:float=None) -> bool:
-    "Wait, reading the store, until `job` (held by another process) has ended; copy its outcome onto it"
+    ("Wait, reading the store, until `job` (held by another process) has ended; "
+     "copy its outcome onto it")
     end = time.monotonic()+(1e9 if timeout is None else timeout)
     while (r:=self.get(job.id)) and r.state not in ENDED:
         if time.monotonic()>end: return False
@@ -430,17 +484,21 @@ def _load(self:Jobs, r:AttrDict) -> Job:
     "The live job for record `r`, or one rebuilt from it"
     if (job:=self.live.get(r.id)): return job
     job = Job(registry[r.task], r.args, id=r.id, owner=r.owner, runner=self)
-    for k in ('state','attempts','done','total','message','error','result','run_at','worker','key','expires'):
+    for k in ('state','attempts','done','total','message','error','result','run_at','worker','key',
+              'expires'):
         setattr(job, k, r[k])
-    job.created,job.started,job.finished = [r[k] and datetime.fromisoformat(r[k]) for k in ('created','started','finished')]
+    job.created,job.started,job.finished = [r[k] and datetime.fromisoformat(r[k])
+                                            for k in ('created','started','finished')]
     self.live[r.id] = job
     return job
 
 # %% ../nbs/03_tracking.ipynb #a6150cfb
 @patch
 def add(self:Workers, job:Job, created:list|None) -> Job:
-    "Store a new job and queue it for these workers; `created` is the list of the request's new jobs, if in a request"
-    if not job.run_at or job.run_at<=time.time(): job.worker = self.me  # claimed as it is stored (`None`: free for any)
+    ("Store a new job and queue it for these workers; `created` is the list of the request's new "
+     "jobs, if in a request")
+    # claimed as it is stored (`None`: free for any)
+    if not job.run_at or job.run_at<=time.time(): job.worker = self.me
     if not self.loop and not self.idle_warned: self._warn_idle(job)
     if job.key is not None and (got:=self._add_keyed(job)) is not job: return got
     self.jobs.live[job.id] = job
@@ -455,12 +513,15 @@ def add(self:Workers, job:Job, created:list|None) -> Job:
 
 @patch
 def _warn_idle(self:Workers, job:Job):
-    "Warn, once, that a job is stored where nothing runs jobs: these workers have not started and no process is registered"
+    ("Warn, once, that a job is stored where nothing runs jobs: "
+     "these workers have not started and no process is registered")
     self.idle_warned = True
     if self.store.workers(): return  # another process (a worker, a sibling) runs them
-    warnings.warn(f"bgtasks: job {job.task.name} is stored, but nothing runs jobs: this Jobs has not started (the app's "
-                  f"lifespan did not run) and no other process is running jobs on {self.store.path}. In tests, enter the "
-                  "client (`with TestClient(app) as client:`), or call `await jobs.start()`.", RuntimeWarning, stacklevel=5)
+    warnings.warn(f"bgtasks: job {job.task.name} is stored, but nothing runs jobs: this Jobs has "
+                  f"not started (the app's lifespan did not run) and no other process is running "
+                  f"jobs on {self.store.path}. In tests, enter the client "
+                  "(`with TestClient(app) as client:`), or call `await jobs.start()`.",
+                  RuntimeWarning, stacklevel=5)
 
 @patch
 def _add_keyed(self:Workers, job:Job) -> Job:
@@ -473,25 +534,32 @@ def _add_keyed(self:Workers, job:Job) -> Job:
     if r is None: return job
     got = self.jobs._load(r)
     if got.state in ENDED: got._end()
-    elif got.worker!=self.me or not self.me: got.foreign = True  # `Job.wait` follows it in the store
+    elif got.worker!=self.me or not self.me:
+        got.foreign = True  # `Job.wait` follows it in the store
     return got
 
 @patch
 def _hand_over(self:Workers, job:Job):
-    "Queue a stored job this process holds (from any thread), or free it if the line is long; wake the keeper for a due free one"
-    if job.run_at and job.worker is None: return self.later(max(0., job.run_at-time.time()), self.poke)
+    ("Queue a stored job this process holds (from any thread), or free it if the line is long; "
+     "wake the keeper for a due free one")
+    if job.run_at and job.worker is None:
+        return self.later(max(0., job.run_at-time.time()), self.poke)
     if not self.me or job.worker!=self.me or not self.loop or self.stopping: return
-    if threading.get_ident()!=self.loop_thread: return self.loop.call_soon_threadsafe(self._hand_over, job)
+    if threading.get_ident()!=self.loop_thread:
+        return self.loop.call_soon_threadsafe(self._hand_over, job)
     if self.siblings and not job.chain and len(self.queue)+len(self.running)>=self.ahead*self.n:
-        job.worker = None  # the line is long and other processes share the file: any of them may take it
+        # the line is long and other processes share the file: any of them may take it
+        job.worker = None
         return self.save(job)
     self.queue.put_nowait(job)
 
 # %% ../nbs/03_tracking.ipynb #0fea8f57
 @patch
 def save(self:Workers, job:Job, new:bool=False):
-    "Note that `job` changed (or, if `new`, was created): written with the next batch, or at once when not batching"
-    if job.state in ENDED and job.expires is None and (k:=self.jobs._keep_for(job)) is not None: job.expires = time.time()+k
+    ("Note that `job` changed (or, if `new`, was created): written with the next batch, "
+     "or at once when not batching")
+    if job.state in ENDED and job.expires is None and (k:=self.jobs._keep_for(job)) is not None:
+        job.expires = time.time()+k
     if not new and job.state=='queued' and job.run_at and job.worker is None:
         self.later(max(0., job.run_at-time.time()), self.poke)
     self.batch.note(job, new)
@@ -525,7 +593,8 @@ def fresh(self:Workers):
 
 @patch
 def later(self:Workers, delay:float, f):
-    "Call `f` on the workers' event loop after `delay` seconds (from any thread); at once if they are not running"
+    ("Call `f` on the workers' event loop after `delay` seconds (from any thread); "
+     "at once if they are not running")
     if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
     else: f()
 
@@ -537,11 +606,13 @@ def recover(self:Workers) -> dict:
     if not self.me: return n
     keep = self.jobs.keep
     for t,k in self.store.free().items(): n['requeued' if t in registry else 'unknown'] += k
-    dead = [w for w in self.store.workers() if w.id!=self.me and w.host==HOST and not _alive(w.pid, w.pstart)]
+    dead = [w for w in self.store.workers()
+            if w.id!=self.me and w.host==HOST and not _alive(w.pid, w.pstart)]
     for r in [self.store.release(w.id, w.beat, keep) for w in dead] + [self.store.release(None, keep=keep)]:
         for k,v in (r or {}).items(): n[k] += v
-    if n['unknown']: logger.warning('%d queued job(s) of tasks this process does not know are left for one that does: %s',
-                                    n['unknown'], sorted(t for t in self.store.free() if t not in registry))
+    if n['unknown']: logger.warning('%d queued job(s) of tasks this process does not know '
+                                    'are left for one that does: %s', n['unknown'],
+                                    sorted(t for t in self.store.free() if t not in registry))
     if n['rerun'] or n['interrupted']: logger.warning('recovered unfinished jobs: %s', n)
     elif n['requeued']: logger.info('%d queued job(s) waiting at start', n['requeued'])
     return n
@@ -551,7 +622,8 @@ async def start(self:Workers):
     "Recover unfinished jobs, then start batching writes, the workers and the keeper"
     self.starts += 1
     if self.starts>1: return  # already running, e.g. a second test client on the same app
-    self.loop,self.queue,self.stopping,self.poked = asyncio.get_running_loop(),JobQueue(),False,asyncio.Event()
+    self.loop,self.queue,self.stopping,self.poked = (asyncio.get_running_loop(),JobQueue(),False,
+                                                     asyncio.Event())
     self.loop_thread = threading.get_ident()
     if self.n:
         self.me = new_id()
@@ -560,8 +632,10 @@ async def start(self:Workers):
     self.batch.start()
     self.defers = self.me is not None
     if self.n:
-        self.threads = ThreadPoolExecutor(self.n, thread_name_prefix='bgtasks-worker')  # see "The workers"
-        self.tasks = [asyncio.create_task(self._work(), name=f'bgtasks-worker-{i}') for i in range(self.n)]
+        # see "The workers"
+        self.threads = ThreadPoolExecutor(self.n, thread_name_prefix='bgtasks-worker')
+        self.tasks = [asyncio.create_task(self._work(), name=f'bgtasks-worker-{i}')
+                      for i in range(self.n)]
     self.keeper = asyncio.create_task(self._keep(), name='bgtasks-keeper')
 
 # %% ../nbs/03_tracking.ipynb #3a1a883f
@@ -588,7 +662,8 @@ def _feed(self:Workers) -> int:
 
 @patch
 def _beat(self:Workers):
-    "One heartbeat: say this process is alive, take back the jobs of dead ones, and act on cancel requests"
+    ("One heartbeat: say this process is alive, take back the jobs of dead ones, "
+     "and act on cancel requests")
     if not self.store.beat(self.me):
         logger.warning('worker %s was taken for dead by another process; registering again', self.me)
         self.store.register(self.me)
@@ -600,7 +675,8 @@ def _beat(self:Workers):
         if b!=w.beat: self.seen[w.id] = (w.beat, now)
         if (w.host==HOST and not _alive(w.pid, w.pstart)) or (b==w.beat and now-t>self.lease):
             if (n:=self.store.release(w.id, w.beat, self.jobs.keep)) is not None:
-                logger.warning('worker %s (pid %s) stopped without a goodbye; took back its jobs: %s', w.id, w.pid, n)
+                logger.warning('worker %s (pid %s) stopped without a goodbye; '
+                               'took back its jobs: %s', w.id, w.pid, n)
                 self.seen.pop(w.id, None)
                 self.more = True
     for id in self.store.cancels(self.me):
@@ -608,7 +684,8 @@ def _beat(self:Workers):
 
 @patch
 def _shed(self:Workers) -> int:
-    "Free the end of a line longer than `ahead` per worker when other processes share the file; return how many"
+    ("Free the end of a line longer than `ahead` per worker when other processes share the file; "
+     "return how many")
     extra = len(self.queue)-self.ahead*self.n
     if not self.siblings or extra<=0: return 0
     out = self.queue.shed(extra, lambda j: not j.chain and j.state=='queued')
@@ -623,19 +700,22 @@ async def _keep(self:Workers):
     beat = 0.
     while not self.stopping:
         try:
-            if self.me and time.monotonic()-beat>=self.beat_every: beat = time.monotonic(); self._beat()
+            if self.me and time.monotonic()-beat>=self.beat_every:
+                beat = time.monotonic(); self._beat()
             elif self.me: self.siblings = self.store.siblings(self.me)
             for f in self.jobs.chores: f(self.jobs)
             self._shed()
             self._feed()
-        except Exception as e: logger.error('bgtasks keeper: %s', e, exc_info=e)  # e.g. a full disk: try again next round
+        except Exception as e:  # e.g. a full disk: try again next round
+            logger.error('bgtasks keeper: %s', e, exc_info=e)
         try: await asyncio.wait_for(self.poked.wait(), self.check_every)
         except asyncio.TimeoutError: pass
         self.poked.clear()
 
 # %% ../nbs/03_tracking.ipynb #095a5359
 class JobQueue:
-    "The workers' line of jobs: `put_nowait` and `get` on the event loop, `take` from a worker's thread"
+    ("The workers' line of jobs: `put_nowait` and `get` on the event loop, "
+     "`take` from a worker's thread")
     def __init__(self): self.jobs,self.waiters,self.lock = deque(),deque(),threading.Lock()
     def __len__(self): return len(self.jobs)
 
@@ -659,7 +739,8 @@ class JobQueue:
             if self.jobs and ok(self.jobs[0]): return self.jobs.popleft()
 
     def shed(self, n:int, ok) -> list:
-        "Remove and return up to `n` jobs with `ok(job)` from the end of the line (on the event loop)"
+        ("Remove and return up to `n` jobs with `ok(job)` from the end of the line (on the event "
+         "loop)")
         with self.lock:
             keep,out = deque(),[]
             for j in reversed(self.jobs):
@@ -670,29 +751,35 @@ class JobQueue:
 
 # %% ../nbs/03_tracking.ipynb #0d9dc1b5
 def in_thread(job) -> bool:
-    "Whether `job` can run on a worker's thread: a `def` task with no retries, timeout, limit, process or `rerun=False`"
+    ("Whether `job` can run on a worker's thread: a `def` task with no retries, timeout, limit, "
+     "process or `rerun=False`")
     p = job.task.policy
-    return not (p.retries or p.timeout or p.limit or p.process or not p.rerun or inspect.iscoroutinefunction(job.task.fn))
+    return not (p.retries or p.timeout or p.limit or p.process or not p.rerun
+                or inspect.iscoroutinefunction(job.task.fn))
 
 @patch
 def run_here(self:Job) -> int|None:
-    "Run an `in_thread` job in the calling thread and record the outcome, like `Job.run`; return the attempt it ran"
+    ("Run an `in_thread` job in the calling thread and record the outcome, like `Job.run`; "
+     "return the attempt it ran")
     if not self._claim(): return None
     mine = self._attempt()
-    tok = current_runner.set(self.runner)  # as in `Job.run`: a job this job starts goes to the same `Jobs`
+    # as in `Job.run`: a job this job starts goes to the same `Jobs`
+    tok = current_runner.set(self.runner)
     try:
         args,kwargs = _bound(self)
         text,exc = json.dumps(watched(self.task, self.task.fn, *args, **kwargs), allow_nan=False),None
     except BaseException as e: text,exc = None,e  # a worker thread has no cancellation to pass on
     current_runner.reset(tok)
     with _state_lock:
-        if self.state!='running' or self.attempts!=mine: return mine  # shutdown put it back in line: the next start runs it
+        # shutdown put it back in line: the next start runs it
+        if self.state!='running' or self.attempts!=mine: return mine
         self._record(text, exc)
     self.save()
     return mine
 
 # %% ../nbs/03_tracking.ipynb #3853369e
-def _next_here(job): return job is not None and job.state=='queued' and not job.chain and in_thread(job)
+def _next_here(job):
+    return job is not None and job.state=='queued' and not job.chain and in_thread(job)
 
 @patch
 def _run_in_thread(self:Workers, job:Job) -> int:
@@ -702,7 +789,8 @@ def _run_in_thread(self:Workers, job:Job) -> int:
         self.running[job.id],ran = job,None
         try: ran = job.run_here()
         finally:
-            if ran is None or job.attempts==ran: self.running.pop(job.id, None)  # unless a restart runs it again
+            # unless a restart runs it again
+            if ran is None or job.attempts==ran: self.running.pop(job.id, None)
         n += 1
         job = None if self.stopping else self.queue.take(_next_here)
     return n
@@ -718,14 +806,16 @@ async def _work(self:Workers):
             await self.loop.run_in_executor(self.threads, self._run_in_thread, job)
             continue
         self.running[job.id] = job
-        job.atask = asyncio.ensure_future(job.run())  # its own task, so that cancelling it stops only the job
+        # its own task, so that cancelling it stops only the job
+        job.atask = asyncio.ensure_future(job.run())
         try: await asyncio.wait([job.atask])
         finally: self.running.pop(job.id, None)
 
 # %% ../nbs/03_tracking.ipynb #7ad54771
 @patch
 async def stop(self:Workers):
-    "Stop taking work, let running jobs finish within `grace` seconds, leave the rest queued for any process"
+    ("Stop taking work, let running jobs finish within `grace` seconds, "
+     "leave the rest queued for any process")
     self.starts -= 1
     if self.starts>0: return
     self.stopping,self.defers,was_running = True,False,len(self.running)
@@ -733,13 +823,15 @@ async def stop(self:Workers):
     for _ in self.tasks: self.queue.put_nowait(None)
     done,pending = await asyncio.wait(self.tasks, timeout=self.grace) if self.tasks else (set(),set())
     left = list(self.running.values())
-    self.stopped = dict(finished=was_running-len(left), left_running=len(left), left_queued=waiting)  # what shutdown did
+    # what shutdown did
+    self.stopped = dict(finished=was_running-len(left), left_running=len(left), left_queued=waiting)
     pending |= {t for j in left if (t:=getattr(j, 'atask', None)) and not t.done()}
     for t in pending: t.cancel()
     if pending: await asyncio.wait(pending)
     if self.keeper: self.keeper.cancel()
     for job in left:
-        with _state_lock: job.state,job.started,job.finished,job.error,job.worker = 'queued',None,None,None,None
+        with _state_lock:
+            job.state,job.started,job.finished,job.error,job.worker = 'queued',None,None,None,None
         self.save(job)
     self.batch.stop()  # from here on `save` writes at once
     if left: logger.warning('shutdown: %d running job(s) left queued for the next start', len(left))
@@ -747,7 +839,8 @@ async def stop(self:Workers):
     for job in self.queue.jobs:
         if job: job.worker = None
     self.tasks,self.loop,self.me,self.keeper = [],None,None,None
-    if self.n: self.threads.shutdown(wait=False)  # a thread still running a job it was given up on finishes on its own
+    # a thread still running a job it was given up on finishes on its own
+    if self.n: self.threads.shutdown(wait=False)
     close_process_pool()
 
 # %% ../nbs/03_tracking.ipynb #030d2364
@@ -759,7 +852,7 @@ def _run_eagerly(self:Jobs, job:Job) -> Job:
     if (e:=getattr(job, 'store_error', None)): raise e
     try: asyncio.get_running_loop()
     except RuntimeError: asyncio.run(job.run())
-    else:  # called on an event loop, which cannot wait for a coroutine of its own: run it on a loop of its own
+    else:  # on an event loop, which cannot wait for a coroutine of its own: run it on a new loop
         th = threading.Thread(target=asyncio.run, args=(job.run(),), name=f'bgtasks-eager-{job.id[-6:]}')
         th.start(); th.join()
     if job.state=='failed' and job.exc: raise job.exc
@@ -768,7 +861,8 @@ def _run_eagerly(self:Jobs, job:Job) -> Job:
 # %% ../nbs/03_tracking.ipynb #db744385
 @patch
 def progress(self:Job, done:int, total:int=None, message:str=None):
-    "Report progress: `done` of `total` items, with an optional short `message`; raise `Cancelled` if asked to stop"
+    ("Report progress: `done` of `total` items, with an optional short `message`; "
+     "raise `Cancelled` if asked to stop")
     if self.cancelled:
         self.cancelled = 'seen'  # the job ends cancelled, whatever the task does next
         raise Cancelled(f'job {self.id} was cancelled')
@@ -784,11 +878,15 @@ def progress(self:Job, done:int, total:int=None, message:str=None):
 
 @patch
 def warn(self:Job, message:str, keep:int=20):
-    "Record that something went wrong without failing the job: it may still succeed, with warnings (the last `keep` are kept)"
+    ("Record that something went wrong without failing the job: it may still succeed, "
+     "with warnings (the last `keep` are kept)")
     w = self.warnings = self.warnings or {'count': 0, 'last': []}
     w['count'],w['last'] = w['count']+1,[*w['last'], str(message)[:500]][-keep:]
-    if w['count']<=5: logger.warning('job %s (%s) warns: %s%s', self.id, self.task.name, message, ' (later warnings are counted, not logged)' if w['count']==5 else '')
-    if self.runner and not getattr(self, '_flush_due', False):  # written with the next progress, at the latest `progress_every` from now
+    if w['count']<=5:
+        logger.warning('job %s (%s) warns: %s%s', self.id, self.task.name, message,
+                       ' (later warnings are counted, not logged)' if w['count']==5 else '')
+    # written with the next progress, at the latest `progress_every` from now
+    if self.runner and not getattr(self, '_flush_due', False):
         self._flush_due = True
         self.runner.later(self.runner.progress_every, self._flush)
 
@@ -806,8 +904,10 @@ def get(self:Jobs, id:str) -> AttrDict|None:
     return self.store.get(id)
 
 @patch
-def find(self:Jobs, owner:str=None, state:str=None, limit:int=50, task:str=None, before:tuple=None) -> list:
-    "Stored jobs, newest first, optionally of `owner`, in `state`, of `task`, after the cursor `before` (see `JobStore.find`)"
+def find(self:Jobs, owner:str=None, state:str=None, limit:int=50, task:str=None,
+         before:tuple=None) -> list:
+    ("Stored jobs, newest first, optionally of `owner`, in `state`, of `task`, "
+     "after the cursor `before` (see `JobStore.find`)")
     self._fresh()
     return self.store.find(owner, state, limit, task=task, before=before)
 
@@ -838,24 +938,29 @@ def _stop_job(self:Workers, job:Job) -> bool:
     if job.cancel(): return True
     if job.state!='running': return False
     job.cancelled = job.cancelled or True
-    if (t:=getattr(job, 'atask', None)) and (inspect.iscoroutinefunction(job.task.fn) or job.task.policy.process): t.cancel()
+    if (t:=getattr(job, 'atask', None)) and (inspect.iscoroutinefunction(job.task.fn)
+                                             or job.task.policy.process):
+        t.cancel()
     return True
 
 @patch
 def cancel(self:Workers, id:str) -> bool:
-    "Cancel job `id`: stopped here if these workers hold it, else through the store (its holder stops it at its next beat)"
+    ("Cancel job `id`: stopped here if these workers hold it, "
+     "else through the store (its holder stops it at its next beat)")
     if (job:=self.jobs.live.get(id)) and self.me and job.worker==self.me:
         ok = self._stop_job(job)
         self.fresh()
         return ok
     self.fresh()
-    how = self.store.ask_cancel(id, self.jobs.keep)  # free: cancelled now; held by another process: at its next beat
+    # free: cancelled now; held by another process: at its next beat
+    how = self.store.ask_cancel(id, self.jobs.keep)
     if job and how=='cancelled': job.state,job.error = 'cancelled','cancelled'
     return bool(how)
 
 @patch
 def drain(self:Workers, timeout:float=10) -> bool:
-    "Wait until these workers have no due job left to run, nor a change left to write; `True` unless `timeout` passed first"
+    ("Wait until these workers have no due job left to run, nor a change left to write; "
+     "`True` unless `timeout` passed first")
     end = time.monotonic()+timeout
     while self.loop and (self.batch.busy or (self.me and self.store.busy(self.me))):
         if time.monotonic()>end: return False
