@@ -119,6 +119,7 @@ def _wrote(self:Batcher, batch:dict, waiting=None):
     if self.done: self.done(batch)
     if waiting and not waiting.done(): waiting.set_result(None)
 
+# %% ../nbs/03_tracking.ipynb #batch0c4
 @patch
 async def written(self:Batcher, *jobs):
     "Wait until every change made so far to `jobs` is stored; raise if storing a new one failed"
@@ -451,6 +452,7 @@ def _fresh(self:Jobs):
     "Write whatever is pending, so that a read sees every change made before it"
     self.workers.fresh()
 
+# %% ../nbs/03_tracking.ipynb #rnr0cd12
 @patch
 def _keep_for(self:Jobs, job:Job) -> float|None:
     "Seconds to keep `job` once it has ended: its task's `keep`, else the setup's"
@@ -472,7 +474,8 @@ def follow(self:Jobs, job:Job, timeout:float=None) -> bool:
     ("Wait, reading the store, until `job` (held by another process) has ended; "
      "copy its outcome onto it")
     end = time.monotonic()+(1e9 if timeout is None else timeout)
-    while (r:=self.get(job.id)) and r.state not in ENDED:
+    self._fresh()  # this process's own changes first
+    while (r:=self.store.get(job.id)) and r.state not in ENDED:
         if time.monotonic()>end: return False
         time.sleep(min(0.05, max(0., end-time.monotonic())))
     if r: job.state,job.result,job.error,job.attempts = r.state,r.result,r.error,r.attempts
@@ -491,6 +494,66 @@ def _load(self:Jobs, r:AttrDict) -> Job:
                                             for k in ('created','started','finished')]
     self.live[r.id] = job
     return job
+
+# %% ../nbs/03_tracking.ipynb #0fea8f57
+@patch
+def save(self:Workers, job:Job, new:bool=False):
+    ("Note that `job` changed (or, if `new`, was created): written with the next batch, "
+     "or at once when not batching")
+    if job.state in ENDED and job.expires is None and (k:=self.jobs._keep_for(job)) is not None:
+        job.expires = time.time()+k
+    if not new and job.state=='queued' and job.run_at and job.worker is None:
+        self.later(max(0., job.run_at-time.time()), self.poke)
+    self.batch.note(job, new)
+
+@patch
+def _hand_over(self:Workers, job:Job):
+    ("Queue a stored job this process holds (from any thread), or free it if the line is long; "
+     "wake the keeper for a due free one")
+    if job.run_at and job.worker is None:
+        return self.later(max(0., job.run_at-time.time()), self.poke)
+    if not self.me or job.worker!=self.me or not self.loop or self.stopping: return
+    if threading.get_ident()!=self.loop_thread:
+        return self.loop.call_soon_threadsafe(self._hand_over, job)
+    if self.siblings and not job.chain and len(self.queue)+len(self.running)>=self.ahead*self.n:
+        # the line is long and other processes share the file: any of them may take it
+        job.worker = None
+        return self.save(job)
+    self.queue.put_nowait(job)
+
+@patch
+def _done(self:Workers, batch:dict):
+    "After a write, on the workers' loop: queue new jobs nobody holds, end ended ones"
+    for job,new in batch.values():
+        if getattr(job, 'store_error', None): continue
+        if new and not getattr(job, 'held', False): self._hand_over(job)  # `add` says if a request holds it
+        if job.state in ENDED: job._end()
+
+@patch
+async def written(self:Workers, *jobs:Job):
+    "Wait until every change made so far to `jobs` is stored; raise if storing a new one failed"
+    await self.batch.written(*jobs)
+
+@patch
+async def accepted(self:Workers, created:list):
+    "Wait until the jobs a request `created` are stored, then queue them"
+    jobs = list(created)
+    created.clear()
+    await self.written(*jobs)
+    for j in jobs:
+        if not j.chain: self._hand_over(j)
+
+@patch
+def fresh(self:Workers):
+    "Write whatever is pending, so that a read sees every change made before it"
+    self.batch.fresh()
+
+@patch
+def later(self:Workers, delay:float, f):
+    ("Call `f` on the workers' event loop after `delay` seconds (from any thread); "
+     "at once if they are not running")
+    if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
+    else: f()
 
 # %% ../nbs/03_tracking.ipynb #a6150cfb
 @patch
@@ -538,65 +601,42 @@ def _add_keyed(self:Workers, job:Job) -> Job:
         got.foreign = True  # `Job.wait` follows it in the store
     return got
 
-@patch
-def _hand_over(self:Workers, job:Job):
-    ("Queue a stored job this process holds (from any thread), or free it if the line is long; "
-     "wake the keeper for a due free one")
-    if job.run_at and job.worker is None:
-        return self.later(max(0., job.run_at-time.time()), self.poke)
-    if not self.me or job.worker!=self.me or not self.loop or self.stopping: return
-    if threading.get_ident()!=self.loop_thread:
-        return self.loop.call_soon_threadsafe(self._hand_over, job)
-    if self.siblings and not job.chain and len(self.queue)+len(self.running)>=self.ahead*self.n:
-        # the line is long and other processes share the file: any of them may take it
-        job.worker = None
-        return self.save(job)
-    self.queue.put_nowait(job)
+# %% ../nbs/03_tracking.ipynb #095a5359
+class JobQueue:
+    ("The workers' line of jobs: `put_nowait` and `get` on the event loop, "
+     "`take` from a worker's thread")
+    def __init__(self): self.jobs,self.waiters,self.lock = deque(),deque(),threading.Lock()
+    def __len__(self): return len(self.jobs)
 
-# %% ../nbs/03_tracking.ipynb #0fea8f57
-@patch
-def save(self:Workers, job:Job, new:bool=False):
-    ("Note that `job` changed (or, if `new`, was created): written with the next batch, "
-     "or at once when not batching")
-    if job.state in ENDED and job.expires is None and (k:=self.jobs._keep_for(job)) is not None:
-        job.expires = time.time()+k
-    if not new and job.state=='queued' and job.run_at and job.worker is None:
-        self.later(max(0., job.run_at-time.time()), self.poke)
-    self.batch.note(job, new)
+    def put_nowait(self, job):
+        "Add `job` at the end of the line and wake one idle worker"
+        self.jobs.append(job)
+        while self.waiters:
+            if not (w:=self.waiters.popleft()).done(): return w.set_result(None)
 
-@patch
-def _done(self:Workers, batch:dict):
-    "After a write, on the workers' loop: queue new jobs nobody holds, end ended ones"
-    for job,new in batch.values():
-        if getattr(job, 'store_error', None): continue
-        if new and not job.held: self._hand_over(job)
-        if job.state in ENDED: job._end()
+    async def get(self):
+        "The next job, waiting for one if the line is empty"
+        while True:
+            with self.lock:
+                if self.jobs: return self.jobs.popleft()
+            self.waiters.append(w:=asyncio.get_running_loop().create_future())
+            await w
 
-@patch
-async def written(self:Workers, *jobs:Job):
-    "Wait until every change made so far to `jobs` is stored; raise if storing a new one failed"
-    await self.batch.written(*jobs)
+    def take(self, ok) -> Job|None:
+        "The next job if `ok(job)`, else `None`, at once; safe from any thread"
+        with self.lock:
+            if self.jobs and ok(self.jobs[0]): return self.jobs.popleft()
 
-@patch
-async def accepted(self:Workers, created:list):
-    "Wait until the jobs a request `created` are stored, then queue them"
-    jobs = list(created)
-    created.clear()
-    await self.written(*jobs)
-    for j in jobs:
-        if not j.chain: self._hand_over(j)
-
-@patch
-def fresh(self:Workers):
-    "Write whatever is pending, so that a read sees every change made before it"
-    self.batch.fresh()
-
-@patch
-def later(self:Workers, delay:float, f):
-    ("Call `f` on the workers' event loop after `delay` seconds (from any thread); "
-     "at once if they are not running")
-    if self.loop: self.loop.call_soon_threadsafe(self.loop.call_later, delay, f)
-    else: f()
+    def shed(self, n:int, ok) -> list:
+        ("Remove and return up to `n` jobs with `ok(job)` from the end of the line (on the event "
+         "loop)")
+        with self.lock:
+            keep,out = deque(),[]
+            for j in reversed(self.jobs):
+                if len(out)<n and j is not None and ok(j): out.append(j)
+                else: keep.appendleft(j)
+            self.jobs = keep
+        return out
 
 # %% ../nbs/03_tracking.ipynb #143867e2
 @patch
@@ -711,43 +751,6 @@ async def _keep(self:Workers):
         try: await asyncio.wait_for(self.poked.wait(), self.check_every)
         except asyncio.TimeoutError: pass
         self.poked.clear()
-
-# %% ../nbs/03_tracking.ipynb #095a5359
-class JobQueue:
-    ("The workers' line of jobs: `put_nowait` and `get` on the event loop, "
-     "`take` from a worker's thread")
-    def __init__(self): self.jobs,self.waiters,self.lock = deque(),deque(),threading.Lock()
-    def __len__(self): return len(self.jobs)
-
-    def put_nowait(self, job):
-        "Add `job` at the end of the line and wake one idle worker"
-        self.jobs.append(job)
-        while self.waiters:
-            if not (w:=self.waiters.popleft()).done(): return w.set_result(None)
-
-    async def get(self):
-        "The next job, waiting for one if the line is empty"
-        while True:
-            with self.lock:
-                if self.jobs: return self.jobs.popleft()
-            self.waiters.append(w:=asyncio.get_running_loop().create_future())
-            await w
-
-    def take(self, ok) -> Job|None:
-        "The next job if `ok(job)`, else `None`, at once; safe from any thread"
-        with self.lock:
-            if self.jobs and ok(self.jobs[0]): return self.jobs.popleft()
-
-    def shed(self, n:int, ok) -> list:
-        ("Remove and return up to `n` jobs with `ok(job)` from the end of the line (on the event "
-         "loop)")
-        with self.lock:
-            keep,out = deque(),[]
-            for j in reversed(self.jobs):
-                if len(out)<n and j is not None and ok(j): out.append(j)
-                else: keep.appendleft(j)
-            self.jobs = keep
-        return out
 
 # %% ../nbs/03_tracking.ipynb #0d9dc1b5
 def in_thread(job) -> bool:
