@@ -25,7 +25,7 @@ from fastcore.basics import AttrDict, patch
 from starlette.exceptions import HTTPException
 from .task import Job, Task, ENDED, registry, logger, new_id, _now
 from .policy import Policy, _bound
-from .store import COLUMNS, LIVE, STATES, _row, _iso
+from .store import CHANGING, COLUMNS, LIVE, STATES, _row, _iso
 
 # %% ../nbs/06_scale_out.ipynb #9f71f024
 def safe_url(url:str) -> str:
@@ -84,7 +84,7 @@ class RedisStore:
         self.url,self.path,self.prefix,self.patience,self.writes = url,safe_url(url),prefix,patience,0
         self.r = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3,
                                       socket_timeout=10)
-        self._save = self.r.register_script(_SAVE)
+        self._save,self._begin = self.r.register_script(_SAVE),self.r.register_script(_BEGIN)
 
     def __repr__(self): return f'RedisStore({self.path!r})'
     def _key(self, id): return f'{self.prefix}job:{id}'
@@ -96,7 +96,19 @@ class RedisStore:
         return [self._index(o, s) for o in dict.fromkeys([None, owner]) for s in (None, state)]
 
 # %% ../nbs/06_scale_out.ipynb #3ae431b2
-_SAVE = """-- KEYS[1]: the job's hash. ARGV: key prefix, job id, allowed stored states (JSON, space separated), field, value...
+_MOVE = """local function move(p, id, key, o, n)  -- the job's index entries, from state o to state n
+  local t = redis.call('zscore', p..'all', id)
+  local owner = cjson.decode(redis.call('hget', key, 'owner'))
+  local pre = {p}
+  if owner ~= cjson.null then table.insert(pre, p..'owner:'..owner..':') end
+  for _, k in ipairs(pre) do
+    redis.call('zrem', k..'state:'..o, id)
+    redis.call('zadd', k..'state:'..n, t, id)
+  end
+end
+"""
+
+_SAVE = _MOVE + """-- KEYS[1]: the job's hash. ARGV: key prefix, job id, allowed stored states (JSON, space separated), field, value...
 local old = redis.call('hget', KEYS[1], 'state')
 if not old then return false end
 local same = true  -- all these values are stored already: a repeat of a write that was applied
@@ -107,18 +119,18 @@ if same then return old end
 if not string.find(' '..ARGV[3]..' ', ' '..old..' ', 1, true) then return false end
 redis.call('hset', KEYS[1], unpack(ARGV, 4))
 local new = redis.call('hget', KEYS[1], 'state')
-if new ~= old then
-  local p, id, o, n = ARGV[1], ARGV[2], cjson.decode(old), cjson.decode(new)
-  local t = redis.call('zscore', p..'all', id)
-  local owner = cjson.decode(redis.call('hget', KEYS[1], 'owner'))
-  local pre = {p}
-  if owner ~= cjson.null then table.insert(pre, p..'owner:'..owner..':') end
-  for _, k in ipairs(pre) do
-    redis.call('zrem', k..'state:'..o, id)
-    redis.call('zadd', k..'state:'..n, t, id)
-  end
-end
+if new ~= old then move(ARGV[1], ARGV[2], KEYS[1], cjson.decode(old), cjson.decode(new)) end
 return old"""
+
+_BEGIN = _MOVE + """-- KEYS[1]: the job's hash. ARGV: key prefix, job id, the start time (JSON)
+-- A queued job is marked running for its next attempt; either way, the hash as it was comes back
+local h = redis.call('hgetall', KEYS[1])
+if redis.call('hget', KEYS[1], 'state') == '"queued"' then
+  local n = tonumber(redis.call('hget', KEYS[1], 'attempts')) + 1
+  redis.call('hset', KEYS[1], 'state', '"running"', 'started', ARGV[3], 'attempts', tostring(n))
+  move(ARGV[1], ARGV[2], KEYS[1], 'queued', 'running')
+end
+return h"""
 
 @patch
 @_reaching
@@ -142,11 +154,10 @@ def _update(self:RedisStore, id:str, fields:dict, when=LIVE) -> bool:
     return ok is not None
 
 @patch
-def save(self:RedisStore, job:Job, when=LIVE) -> bool:
-    "Write the job's changing fields if its stored state is in `when` (default: it has not ended)"
+def save(self:RedisStore, job:Job, when=LIVE, fields=CHANGING) -> bool:
+    "Write the job's `fields` (default: all that change) if its stored state is in `when` (default: it has not ended)"
     r = _fields(job)
-    for k in ('id','task','args','owner','created'): r.pop(k)
-    return self._update(job.id, r, when)
+    return self._update(job.id, {k:r[k] for k in fields}, when)
 
 @patch
 def cancel(self:RedisStore, id:str) -> bool:
@@ -159,6 +170,15 @@ def cancel(self:RedisStore, id:str) -> bool:
 def get(self:RedisStore, id:str) -> AttrDict|None:
     "The job with `id`, or `None`"
     return _decode(self.r.hgetall(self._key(id)))
+
+@patch
+@_reaching
+def begin(self:RedisStore, id:str, started:datetime) -> AttrDict|None:
+    ("Job `id` as it was, after marking it running for its next attempt if it was queued, "
+     "in one round trip (`None`: no such job)")
+    h = self._begin(keys=[self._key(id)], args=[self.prefix, id, json.dumps(_iso(started))])
+    self.writes += 1
+    return _decode(dict(zip(h[::2], h[1::2])))
 
 # %% ../nbs/06_scale_out.ipynb #ec9c95ab
 @patch
@@ -400,6 +420,8 @@ def later(self:RedisBackend, delay:float, f):
     else: f()
 
 # %% ../nbs/06_scale_out.ipynb #bf651cde
+_ENDING = ('state','result','error','finished','traceback','warnings','done','total','message')  # what an attempt changes
+
 def _on_loop(f, *args):
     "Call `f(*args)` on the worker's event loop thread, where the progress writes also run"
     async def _f(): return f(*args)
@@ -417,20 +439,22 @@ def _job(r:AttrDict) -> Job:
 @patch
 def _begin(self:RedisBackend, id:str) -> Job|None:
     "Mark job `id` running for an attempt; `None` if it must not run"
-    r = self.store.get(id)
+    r = self.store.begin(id, now:=_now())  # a queued job is running from here on
     # cancelled, or already ended (a message delivered twice)
     if not r or r.state not in LIVE: return None
     job = _job(r)
-    if r.state=='running':  # a worker died during this job
-        if not job.task.policy.rerun:
-            logger.warning('job %s (%s) was interrupted and is not run again (rerun=False)',
-                           id, r.task)
-            job.state,job.error,job.finished = 'failed','interrupted',_now()
-            self.store.save(job, when=('running',))
-            return None
-        logger.warning('job %s (%s) was interrupted; running it again', id, r.task)
-    job.state,job.started,job.attempts = 'running',_now(),r.attempts+1
-    return job if self.store.save(job, when=(r.state,)) else None
+    if r.state=='queued':
+        job.state,job.started,job.attempts = 'running',now,r.attempts+1
+        return job
+    # running: a worker died during this job
+    if not job.task.policy.rerun:
+        logger.warning('job %s (%s) was interrupted and is not run again (rerun=False)', id, r.task)
+        job.state,job.error,job.finished = 'failed','interrupted',now
+        self.store.save(job, when=('running',))
+        return None
+    logger.warning('job %s (%s) was interrupted; running it again', id, r.task)
+    job.state,job.started,job.attempts = 'running',now,r.attempts+1
+    return job if self.store.save(job, when=('running',)) else None
 
 @patch
 def _end(self:RedisBackend, job:Job, text:str=None, exc:Exception=None, again:bool=False):
@@ -441,7 +465,7 @@ def _end(self:RedisBackend, job:Job, text:str=None, exc:Exception=None, again:bo
         logger.warning('job %s (%s) attempt %d failed (%s: %s); Dramatiq will retry it',
                        job.id, job.task.name, job.attempts, type(exc).__name__, exc)
     else: job._record(text, exc)  # as `Job.run` records it
-    self.store.save(job)
+    self.store.save(job, fields=_ENDING)
     if job.key and job.state in ENDED:
         self.store.keep_key(job.key, self.keep if job.task.keep is None else job.task.keep)
 
@@ -464,18 +488,24 @@ def _call(job:Job):
         return job.task.fn(*args, **kwargs)
 
 @patch
+def _settle(self:RedisBackend, job:Job, *args):
+    "`_end`, here, or on the event loop if the job reported progress: its writes are queued there"
+    if getattr(job, '_saved_at', None) is None and not getattr(job, '_flush_due', False): return self._end(job, *args)
+    return _on_loop(self._end, job, *args)
+
+@patch
 def run(self:RedisBackend, id:str, rest:list=(), on_error:str='stop'):
     ("The actors' body: one attempt at job `id`, its outcome recorded, "
      "a retryable failure handed back to Dramatiq; then a chain's next step")
-    if (job:=_on_loop(self._begin, id)):
+    if (job:=self._begin(id)):
         try: res = json.dumps(_call(job), allow_nan=False)
         except (Exception, TimeLimitExceeded) as e:
             if isinstance(e, TimeLimitExceeded): e = TimeoutError()
             again = will_retry(job.task.policy,
                                CurrentMessage.get_current_message().options.get('retries', 0), e)
-            _on_loop(self._end, job, None, e, again)
+            self._settle(job, None, e, again)
             if again: raise dramatiq.Retry(f'{type(e).__name__}: {e}') from e
-        else: _on_loop(self._end, job, res)
+        else: self._settle(job, res)
     if rest: self._next(id, rest, on_error)
 
 # %% ../nbs/06_scale_out.ipynb #c4a1e002

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 from fastcore.basics import AttrDict, patch
 from fastcore.test import test_eq
-from fastlite import database
 from .task import Job, Task, registry, _now
 
 # %% ../nbs/03_store.ipynb #d60bf27a
@@ -90,6 +89,7 @@ class JobStore:
     def __init__(self, path=':memory:'): # A database file, or ':memory:'
         self.path = str(path)
         if self.path!=':memory:': Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        from fastlite import database  # here, not at import: a Redis worker never opens a file (and saves ~14 MiB)
         self.db = database(self.path)
         for p in ('journal_mode=WAL', 'synchronous=NORMAL', 'busy_timeout=5000'):
             self.db.execute(f'pragma {p}')
