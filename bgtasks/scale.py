@@ -98,9 +98,9 @@ class RedisStore:
 # %% ../nbs/06_scale_out.ipynb #3ae431b2
 _MOVE = """local function move(p, id, key, o, n)  -- the job's index entries, from state o to state n
   local t = redis.call('zscore', p..'all', id)
-  local owner = cjson.decode(redis.call('hget', key, 'owner'))
+  local owner = redis.call('hget', key, 'owner')  -- JSON, or left out when null
   local pre = {p}
-  if owner ~= cjson.null then table.insert(pre, p..'owner:'..owner..':') end
+  if owner and owner ~= 'null' then table.insert(pre, p..'owner:'..cjson.decode(owner)..':') end
   for _, k in ipairs(pre) do
     redis.call('zrem', k..'state:'..o, id)
     redis.call('zadd', k..'state:'..n, t, id)
@@ -111,9 +111,11 @@ end
 _SAVE = _MOVE + """-- KEYS[1]: the job's hash. ARGV: key prefix, job id, allowed stored states (JSON, space separated), field, value...
 local old = redis.call('hget', KEYS[1], 'state')
 if not old then return false end
-local same = true  -- all these values are stored already: a repeat of a write that was applied
-for i = 4, #ARGV, 2 do
-  if redis.call('hget', KEYS[1], ARGV[i]) ~= ARGV[i+1] then same = false; break end
+local names = {}
+for i = 4, #ARGV, 2 do names[#names+1] = ARGV[i] end
+local cur, same = redis.call('hmget', KEYS[1], unpack(names)), true
+for i = 1, #names do  -- all these values stored already: a repeat of a write that was applied
+  if cur[i] ~= ARGV[2*i+3] then same = false; break end
 end
 if same then return old end
 if not string.find(' '..ARGV[3]..' ', ' '..old..' ', 1, true) then return false end
@@ -137,7 +139,8 @@ return h"""
 def add(self:RedisStore, job:Job):
     "Insert a new job and index it"
     with self.r.pipeline() as pipe:
-        pipe.hset(self._key(job.id), mapping=_fields(job))
+        # a field left out reads as null (`_decode`)
+        pipe.hset(self._key(job.id), mapping={k:v for k,v in _fields(job).items() if v!='null'})
         for k in self._indexes(job.owner, job.state): pipe.zadd(k, {job.id: job.created.timestamp()})
         # until its message is sent (see "When Redis loses data")
         pipe.zadd(self.prefix+'unsent', {job.id: time.time()})
