@@ -172,7 +172,8 @@ async def run(self:Policy, job):
     while True:
         job._attempt()  # counted and stored
         # a crash from here on must not mean a rerun
-        if not self.rerun and job.runner: await job.runner.written(job)
+        # (and a job whose process died before: its start must be counted, see "Dead letters")
+        if (not self.rerun or getattr(job, 'suspect', False)) and job.runner: await job.runner.written(job)
         try: return await self.attempt(job)
         except self.retry_on as e:
             if job.attempts>self.retries or job.cancelled: raise

@@ -25,7 +25,7 @@ from fastcore.basics import AttrDict, patch
 from starlette.exceptions import HTTPException
 from .task import Job, Task, ENDED, registry, logger, new_id, _now
 from .policy import Policy, _bound
-from .store import CHANGING, COLUMNS, LIVE, STATES, _row, _iso
+from .store import CHANGING, COLUMNS, LIVE, STATES, MAX_RECOVERIES, _dead, _row, _iso
 
 # %% ../nbs/06_scale_out.ipynb #9f71f024
 def safe_url(url:str) -> str:
@@ -46,9 +46,9 @@ class BackendUnavailable(HTTPException):
     __repr__ = __str__
 
 # %% ../nbs/06_scale_out.ipynb #f5e1f6cf
-FIELDS = (*COLUMNS, 'cancel')
+FIELDS = (*COLUMNS, 'cancel', 'released')  # the last two: what `JobStore` keeps beside the columns
 # fields that hashes written by older versions lack (the rest: None)
-_MISSING = dict(run_at=0., cancel=0)
+_MISSING = dict(run_at=0., cancel=0, recoveries=0, released=0)
 
 def _fields(job:Job) -> dict:
     "The store's columns for `job`, each as JSON"
@@ -435,6 +435,7 @@ def _job(r:AttrDict) -> Job:
     job = Job(registry[r.task], r.args, id=r.id, owner=r.owner)
     job.state,job.attempts,job.done,job.total,job.message,job.key = (r.state,r.attempts,r.done,
                                                                      r.total,r.message,r.key)
+    job.recoveries = r.recoveries
     job.created,job.started = [datetime.fromisoformat(t) if t else None
                                for t in (r.created, r.started)]
     return job
@@ -450,6 +451,12 @@ def _begin(self:RedisBackend, id:str) -> Job|None:
         job.state,job.started,job.attempts = 'running',now,r.attempts+1
         return job
     # running: a worker died during this job
+    job.recoveries += 1
+    if job.recoveries>getattr(self.jobs, 'max_recoveries', MAX_RECOVERIES):  # a poison job
+        logger.error('job %s (%s) is dead: %s', id, r.task, _dead(job.recoveries))
+        job.state,job.error,job.finished = 'dead',_dead(job.recoveries),now
+        self.store.save(job, when=('running',))
+        return None
     if not job.task.policy.rerun:
         logger.warning('job %s (%s) was interrupted and is not run again (rerun=False)', id, r.task)
         job.state,job.error,job.finished = 'failed','interrupted',now

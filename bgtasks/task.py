@@ -186,8 +186,8 @@ class Job(BackgroundTask):
             'queued',0,None,None,None,None)
         self.created,self.started,self.finished = _now(),None,None
         self.done,self.total,self.message,self.chain = 0,None,None,None
-        self.run_at,self.key,self.worker,self.expires,self.cancelled,self.warnings = (
-            0.,None,None,None,False,None)  # see the store lessons
+        self.run_at,self.key,self.worker,self.expires,self.cancelled,self.warnings,self.recoveries = (
+            0.,None,None,None,False,None,0)  # see the store lessons
         # the event `wait` blocks on is made only if someone waits
         self.ended,self._waiter = False,None
 
@@ -249,7 +249,7 @@ def bg(self:Task, *args,
     return job
 
 # %% ../nbs/00_task.ipynb #87bea6a3
-ENDED = ('succeeded', 'failed', 'cancelled')
+ENDED = ('succeeded', 'failed', 'cancelled', 'dead')
 @patch
 def _claim(self:Job) -> bool:
     "Mark a queued job running and return `True`; `False` if not queued (it ran, or was cancelled)"

@@ -26,7 +26,7 @@ from starlette.responses import PlainTextResponse
 from .task import (Job, ENDED, Cancelled, registry, current_runner, current_session, logger,
                           new_id, _state_lock)
 from .policy import close_process_pool, watched, _bound
-from .store import JobStore, Store, HOST, _alive
+from .store import JobStore, Store, HOST, MAX_RECOVERIES, _alive
 
 # %% ../nbs/03_tracking.ipynb #batch0c1
 class Batcher:
@@ -310,12 +310,16 @@ class Jobs:
                  keep:float|None=7*24*3600., # Seconds a finished job is kept (`None`: for ever)
                  lease:float=10., # Seconds without a heartbeat before a process is taken for dead
                  eager:bool=False, # Tests: run each job inline at `.bg()`, raising its error there
+                 max_recoveries:int=MAX_RECOVERIES, # Deaths of its process a job may cause before it is dead
                  redis:str=None): # A Redis URL: run jobs on Dramatiq workers (the scale-out lesson)
         if keep is not None and keep<0: raise ValueError('keep must be >= 0 seconds, or None')
+        if not isinstance(max_recoveries, int) or max_recoveries<0:
+            raise ValueError('max_recoveries must be an int >= 0')
         if assets not in ('local', 'cdn'):
             raise ValueError(f"assets must be 'local' or 'cdn', not {assets!r}")
         self.app,self.progress_every,self.prefix,self.admin,self.poll = app,progress_every,prefix,admin,poll
         self.keep,self.assets,self.eager,self.backend = keep,assets,eager,None
+        self.max_recoveries = max_recoveries
         # checks its arguments before anything changes
         self.workers = Workers(workers, grace, lease)
         if redis: self.workers = self.backend = _redis_backend(redis, keep)  # the scale-out lesson
@@ -488,8 +492,10 @@ def _load(self:Jobs, r:AttrDict) -> Job:
     if (job:=self.live.get(r.id)): return job
     job = Job(registry[r.task], r.args, id=r.id, owner=r.owner, runner=self)
     for k in ('state','attempts','done','total','message','error','result','run_at','worker','key',
-              'expires'):
+              'expires','recoveries'):
         setattr(job, k, r[k])
+    # its process died before: its start is written before it runs (see "Dead letters")
+    job.suspect = bool(r.recoveries or r.get('released'))
     job.created,job.started,job.finished = [r[k] and datetime.fromisoformat(r[k])
                                             for k in ('created','started','finished')]
     self.live[r.id] = job
@@ -642,18 +648,19 @@ class JobQueue:
 @patch
 def recover(self:Workers) -> dict:
     "Take back the jobs of processes that died on this host, and count the jobs waiting to run"
-    n = dict(requeued=0, rerun=0, interrupted=0, unknown=0)
+    n = dict(requeued=0, rerun=0, interrupted=0, dead=0, unknown=0)
     if not self.me: return n
-    keep = self.jobs.keep
+    keep,most = self.jobs.keep,self.jobs.max_recoveries
     for t,k in self.store.free().items(): n['requeued' if t in registry else 'unknown'] += k
     dead = [w for w in self.store.workers()
             if w.id!=self.me and w.host==HOST and not _alive(w.pid, w.pstart)]
-    for r in [self.store.release(w.id, w.beat, keep) for w in dead] + [self.store.release(None, keep=keep)]:
+    for r in [*(self.store.release(w.id, w.beat, keep, most) for w in dead),
+              self.store.release(None, keep=keep, max_recoveries=most)]:
         for k,v in (r or {}).items(): n[k] += v
     if n['unknown']: logger.warning('%d queued job(s) of tasks this process does not know '
                                     'are left for one that does: %s', n['unknown'],
                                     sorted(t for t in self.store.free() if t not in registry))
-    if n['rerun'] or n['interrupted']: logger.warning('recovered unfinished jobs: %s', n)
+    if n['rerun'] or n['interrupted'] or n['dead']: logger.warning('recovered unfinished jobs: %s', n)
     elif n['requeued']: logger.info('%d queued job(s) waiting at start', n['requeued'])
     return n
 
@@ -714,7 +721,7 @@ def _beat(self:Workers):
         b,t = self.seen.get(w.id, (None, now))
         if b!=w.beat: self.seen[w.id] = (w.beat, now)
         if (w.host==HOST and not _alive(w.pid, w.pstart)) or (b==w.beat and now-t>self.lease):
-            if (n:=self.store.release(w.id, w.beat, self.jobs.keep)) is not None:
+            if (n:=self.store.release(w.id, w.beat, self.jobs.keep, self.jobs.max_recoveries)) is not None:
                 logger.warning('worker %s (pid %s) stopped without a goodbye; '
                                'took back its jobs: %s', w.id, w.pid, n)
                 self.seen.pop(w.id, None)
@@ -766,6 +773,7 @@ def run_here(self:Job) -> int|None:
      "return the attempt it ran")
     if not self._claim(): return None
     mine = self._attempt()
+    if getattr(self, 'suspect', False): self.runner.workers.fresh()  # its start is stored before it runs
     # as in `Job.run`: a job this job starts goes to the same `Jobs`
     tok = current_runner.set(self.runner)
     try:

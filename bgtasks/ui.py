@@ -74,6 +74,7 @@ STYLE = Style('''
 .bgtasks-state { margin-left: .5rem; padding: .05rem .45rem; border-radius: .6rem; font-size: .8em; color: white; }
 .bgtasks-queued { background: #6c757d; } .bgtasks-running { background: #0d6efd; }
 .bgtasks-succeeded { background: #198754; } .bgtasks-failed { background: #dc3545; } .bgtasks-cancelled { background: #495057; }
+.bgtasks-dead { background: #212529; }
 .bgtasks-error { display: block; color: #dc3545; }
 .bgtasks-alarm { border-left: 4px solid #dc3545; }
 .bgtasks-warned { background: #b45309; } .bgtasks-warning { display: block; color: #b45309; }
@@ -219,7 +220,7 @@ def JobDetail(rec, # A stored job (from `Jobs.get`)
                                               hx_target=f'#detail-{rec.id}', hx_swap='outerHTML',
                                               cls='secondary outline', **kw)
         if live: acts.append(act('Cancel', 'cancel'))
-        if rec.state in ('failed', 'cancelled'): acts.append(act('Retry', 'retry'))
+        if rec.state in ('failed', 'cancelled', 'dead'): acts.append(act('Retry', 'retry'))
         if not live: acts.append(act('Delete', 'delete', hx_confirm='Delete this job?'))
     return Article(
         Header(Strong(rec.task), Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}')),
@@ -405,7 +406,7 @@ def cancel(self:JobConsole, req, rec):
 
 @patch
 def retry(self:JobConsole, req, rec):
-    if rec.state not in ('failed', 'cancelled') or rec.task not in registry: return self.acted(req, rec.id)
+    if rec.state not in ('failed', 'cancelled', 'dead') or rec.task not in registry: return self.acted(req, rec.id)
     new = registry[rec.task].bg(**rec.args)  # in this request: the same session owns it
     return _html(self.detail(req, self.jobs.get(new.id), False), headers={'HX-Push-Url': f'{self.p}/{new.id}'})
 
