@@ -449,6 +449,7 @@ def _begin(self:RedisBackend, id:str) -> Job|None:
     job = _job(r)
     if r.state=='queued':
         job.state,job.started,job.attempts = 'running',now,r.attempts+1
+        if self.jobs: self.jobs._changed(job)  # the log line, and the watchers
         return job
     # running: a worker died during this job
     job.recoveries += 1
@@ -476,6 +477,7 @@ def _end(self:RedisBackend, job:Job, text:str=None, exc:Exception=None, again:bo
                        job.id, job.task.name, job.attempts, type(exc).__name__, exc)
     else: job._record(text, exc)  # as `Job.run` records it
     self.store.save(job, fields=_ENDING)
+    if self.jobs: self.jobs._changed(job)
     if job.key and job.state in ENDED:
         self.store.keep_key(job.key, self.keep if job.task.keep is None else job.task.keep)
 
