@@ -410,4 +410,5 @@ d = { 'settings': { 'branch': 'main',
                                                                                 'bgtasks/workflows.py'),
                                    'bgtasks.workflows._loopback': ('workflows.html#_loopback', 'bgtasks/workflows.py'),
                                    'bgtasks.workflows.mount_metrics': ('workflows.html#mount_metrics', 'bgtasks/workflows.py'),
-                                   'bgtasks.workflows.store_figures': ('workflows.html#store_figures', 'bgtasks/workflows.py')}}}
+                                   'bgtasks.workflows.store_figures': ('workflows.html#store_figures', 'bgtasks/workflows.py'),
+                                   'bgtasks.workflows.trace_jobs': ('workflows.html#trace_jobs', 'bgtasks/workflows.py')}}}

@@ -435,7 +435,7 @@ def _job(r:AttrDict) -> Job:
     job = Job(registry[r.task], r.args, id=r.id, owner=r.owner)
     job.state,job.attempts,job.done,job.total,job.message,job.key = (r.state,r.attempts,r.done,
                                                                      r.total,r.message,r.key)
-    job.recoveries = r.recoveries
+    job.recoveries,job.trace = r.recoveries,r.trace
     job.created,job.started = [datetime.fromisoformat(t) if t else None
                                for t in (r.created, r.started)]
     return job

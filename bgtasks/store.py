@@ -38,7 +38,8 @@ SCHEMA = '''create table if not exists jobs (
   traceback text,        -- a failure's traceback, for the admin view
   warnings text,         -- JSON: how many warnings the job reported, and the last few (`Job.warn`)
   recoveries integer not null default 0,  -- times its process died while it ran ("Dead letters")
-  released integer not null default 0);  -- times its process died while it held the job queued
+  released integer not null default 0,  -- times its process died while it held the job queued
+  trace text);           -- JSON: the trace context it was created in ("Watching jobs"), if traced
 create table if not exists workers (  -- processes that hold claims, with their heartbeats
   id text primary key, host text not null, pid integer not null, pstart text,
   beat integer not null default 0, started real not null);
@@ -55,7 +56,7 @@ create index if not exists jobs_expires on jobs(expires) where expires is not nu
 # columns newer than the first version
 ADDED = dict(run_at='real not null default 0', worker='text', key='text', expires='real',
              cancel='integer not null default 0', traceback='text', warnings='text',
-             recoveries='integer not null default 0', released='integer not null default 0')
+             recoveries='integer not null default 0', released='integer not null default 0', trace='text')
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'dead')
 LIVE = ('queued', 'running')  # the states of a job that has not ended
 
@@ -63,7 +64,8 @@ LIVE = ('queued', 'running')  # the states of a job that has not ended
 def _iso(d): return d and d.isoformat()
 
 COLUMNS = ('id','task','args','state','attempts','done','total','message','result','error','owner',
-           'created','started','finished','run_at','worker','key','expires','traceback','warnings','recoveries')
+           'created','started','finished','run_at','worker','key','expires','traceback','warnings','recoveries',
+           'trace')
 CHANGING = ('state','attempts','done','total','message','result','error','started','finished',
             'run_at','worker','expires','traceback','warnings','recoveries')  # what `save` writes
 
@@ -75,7 +77,7 @@ def _values(job:Job) -> tuple:
             getattr(job, 'result_json', None) or json.dumps(job.result),
             job.error, job.owner, _iso(job.created), _iso(job.started), _iso(job.finished),
             job.run_at, job.worker, job.key, job.expires, job.traceback and job.traceback[-20_000:],
-            json.dumps(job.warnings), job.recoveries)
+            json.dumps(job.warnings), job.recoveries, job.trace)
 
 def _row(job:Job) -> dict:
     "The store's columns for `job`"

@@ -325,7 +325,8 @@ class Jobs:
         if redis: self.workers = self.backend = _redis_backend(redis, keep)  # the scale-out lesson
         self.store = self.backend.store if self.backend else db if isinstance(db, JobStore) else JobStore(db)
         self.workers.serve(self)
-        self.live,self.schedules,self.watchers = weakref.WeakValueDictionary(),{},[]  # `watchers`: see `_changed`
+        # `watchers`: see `_changed`; `adding`: functions of a new job, called before it is stored
+        self.live,self.schedules,self.watchers,self.adding = weakref.WeakValueDictionary(),{},[],[]
         if prefix:  # first, so that a failure here leaves the app, and the process, as they were
             # the routes and pages of the progress lesson (`bgtasks.ui` adds this method)
             self.mount()
@@ -401,6 +402,7 @@ class StoreUnavailable(HTTPException):
 def add(self:Jobs, job:Job) -> Job:
     ("Store a new job and queue it for the workers; with a `key` that a kept job has, "
      "return that job instead")
+    for f in self.adding: f(job)
     if self.eager: return self._run_eagerly(job)
     got = self.workers.add(job, current_jobs.get())
     if got is job: self._changed(job)
@@ -510,7 +512,7 @@ def _load(self:Jobs, r:AttrDict) -> Job:
     if (job:=self.live.get(r.id)): return job
     job = Job(registry[r.task], r.args, id=r.id, owner=r.owner, runner=self)
     for k in ('state','attempts','done','total','message','error','result','run_at','worker','key',
-              'expires','recoveries'):
+              'expires','recoveries','trace'):
         setattr(job, k, r[k])
     # its process died before: its start is written before it runs (see "Dead letters")
     job.suspect = bool(r.recoveries or r.get('released'))
