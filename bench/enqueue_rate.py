@@ -22,10 +22,14 @@ jobs `succeeded` within a bounded wait. Results, with machine info, go to bench/
 With `--framework fastapi` the two apps are FastAPI's: a JSON answer with the no-op in FastAPI's `BackgroundTasks`,
 against the same answer with `noop.bg(i)` and `Jobs(app, ..., prefix=None)` (results go to bench/results_fastapi.json).
 
+With `--metrics` (FastHTML), a third app runs in the same rounds: the durable one with `mount_metrics(jobs)` (the
+`metrics` extra), its /metrics scraped every second while wrk loads it; its ratio to the baseline is reported beside
+the durable one's (results go to bench/results_metrics.json).
+
 Rerun (needs Debian's wrk: `apt-get install -y wrk`):
-    python bench/enqueue_rate.py [--seconds 10] [--rounds 3] [--connections 16] [--framework fasthtml|fastapi]
+    python bench/enqueue_rate.py [--seconds 10] [--rounds 3] [--connections 16] [--framework fasthtml|fastapi] [--metrics]
 """
-import argparse, json, os, platform, re, shutil, sqlite3, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, platform, re, shutil, sqlite3, statistics, subprocess, sys, tempfile, threading, time
 from importlib.metadata import version
 from pathlib import Path
 from bgtasks.servers import serve_process
@@ -89,13 +93,26 @@ def drain(db, timeout=60):
         time.sleep(0.02)
     return round(time.monotonic()-start, 3)
 
+def scrape(url, stop, every=1.0, most=600):
+    "GET `url`/metrics every `every` seconds until `stop` is set (at most `most` times), as a Prometheus server would"
+    import httpx
+    with httpx.Client(timeout=10) as c:
+        for _ in range(most):
+            if stop.wait(every): return
+            c.get(f'{url}/metrics').raise_for_status()
+
 def run_one(kind, tmp, i, a, lua):
     "Serve the `kind` app in a fresh uvicorn process, warm it up, measure it, check its jobs"
     db, durable = tmp/f'jobs-{kind}-{i}.db', kind!='baseline'
     with serve_process(f'{kind}:app', cwd=tmp, env=dict(BENCH_DB=str(db))) as srv:
         warm = wrk(srv.url, a.warmup, a.connections, lua)
         if durable: drain(db)
+        stop = threading.Event()
+        scraper = threading.Thread(target=scrape, args=(srv.url, stop), daemon=True) if kind=='metrics' else None
+        if scraper: scraper.start()
         res = wrk(srv.url, a.seconds, a.connections, lua, offset=10**9) | dict(warmup_requests=warm['requests'])
+        stop.set()
+        if scraper: scraper.join(15)
         if durable:
             res['backlog'] = q(db, "select count(*) from jobs where state in ('queued','running')")[0]
             res['drain_s'] = drain(db)
@@ -128,14 +145,18 @@ def main():
     p.add_argument('--framework', choices=('fasthtml', 'fastapi'), default='fasthtml',
                    help='fasthtml: page + job as above; fastapi: JSON + `BackgroundTasks` against JSON + `.bg()` (prefix=None)')
     p.add_argument('--async-noop', action='store_true', help='fastapi: the task is `async def` (no thread hop for the baseline)')
+    p.add_argument('--metrics', action='store_true',
+                   help='fasthtml: a third app in the same rounds, durable with `mount_metrics` and /metrics scraped every second')
     a = p.parse_args()
     if not shutil.which('wrk'):
         print('wrk not found; install it with: apt-get install -y wrk', file=sys.stderr)
         return 2
-    runs = dict(baseline=[], durable=[])
+    runs = dict(baseline=[], durable=[], **(dict(metrics=[]) if a.metrics else {}))
     with tempfile.TemporaryDirectory(prefix='bgtasks-bench-') as d:
         tmp = Path(d)
-        apps = FASTAPI_APPS('async ' if a.async_noop else '') if a.framework=='fastapi' else APPS
+        apps = FASTAPI_APPS('async ' if a.async_noop else '') if a.framework=='fastapi' else dict(APPS)
+        if a.metrics: apps['metrics'] = APPS['durable'].replace("workers=4)\n", "workers=4)\n"
+            "from bgtasks.workflows import mount_metrics\nmount_metrics(jobs, allow=lambda req: True)\n", 1)
         for kind,src in apps.items(): (tmp/f'{kind}.py').write_text(src)
         (tmp/'count.lua').write_text(LUA)
         for i in range(a.rounds):
@@ -149,15 +170,21 @@ def main():
     med = {k: {m: statistics.median(r[m] for r in v) for m in ('rps', 'sustained')} for k,v in runs.items()}
     ratio = {m: med['durable'][m]/med['baseline'][m] for m in ('rps', 'sustained')}
     print(f"\n{'round':>6} {'baseline rps':>13} {'durable rps':>12} {'ratio':>6} | {'baseline sust.':>14} {'durable sust.':>13} {'ratio':>6}")
-    rows = [(str(i+1), b, d) for i,(b,d) in enumerate(zip(runs['baseline'], runs['durable']))] + [('median', *med.values())]
+    rows = [(str(i+1), b, d) for i,(b,d) in enumerate(zip(runs['baseline'], runs['durable']))] + [('median', med['baseline'], med['durable'])]
     for n,b,d in rows: print(f"{n:>6} {b['rps']:13.1f} {d['rps']:12.1f} {d['rps']/b['rps']:6.3f} | "
                             f"{b['sustained']:14.1f} {d['sustained']:13.1f} {d['sustained']/b['sustained']:6.3f}")
-    checks, met = all(r['jobs']['ok'] for r in runs['durable']), ratio['sustained']>=0.9
+    checks, met = all(r['jobs']['ok'] for k in runs if k!='baseline' for r in runs[k]), ratio['sustained']>=0.9
+    if a.metrics:
+        ratio['metrics_sustained'] = med['metrics']['sustained']/med['baseline']['sustained']
+        print(f"with /metrics mounted and scraped every second: {ratio['metrics_sustained']:.3f} sustained "
+              f"(without: {ratio['sustained']:.3f}; drop {ratio['sustained']-ratio['metrics_sustained']:+.3f})")
     print(f"\ndurable/baseline: {ratio['sustained']:.3f} sustained (requirement >= 0.90: {'met' if met else 'NOT met'}), "
           f"{ratio['rps']:.3f} by wrk's rate; job checks {'passed' if checks else 'FAILED'}")
     out = dict(settings=vars(a), machine=machine(), runs=runs, median=med, ratio=ratio, requirement_met=met,
                job_checks_passed=checks)
-    Path(__file__).with_name('results.json' if a.framework=='fasthtml' else f"results_{a.framework}{'_async' if a.async_noop else ''}.json").write_text(json.dumps(out, indent=2))
+    name = ('results_metrics.json' if a.metrics else 'results.json') if a.framework=='fasthtml' else \
+           f"results_{a.framework}{'_async' if a.async_noop else ''}.json"
+    Path(__file__).with_name(name).write_text(json.dumps(out, indent=2))
     return 0 if checks else 1
 
 if __name__=='__main__': sys.exit(main())
