@@ -6,10 +6,10 @@ Docs: https://bgtasks.github.io/bgtasks/async.html.md"""
 
 # %% auto #0
 __all__ = ['POOL_NICE', 'CPU_BOUND', 'CPU_WINDOW', 'CPU_RUNS', 'Policy', 'process_pool', 'close_process_pool', 'watched',
-           'limiter', 'set_limit', 'retry_delay', 'RetryLater']
+           'limiter', 'limit_key', 'set_limit', 'retry_delay', 'RetryLater']
 
 # %% ../nbs/02_async.ipynb #951b08e9
-import asyncio, inspect, logging, multiprocessing, multiprocessing.util, os, random, threading, time
+import asyncio, inspect, json, logging, multiprocessing, multiprocessing.util, os, random, threading, time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -28,12 +28,15 @@ class Policy:
     max_backoff:float=30. # Longest retry delay
     timeout:float|None=None # Seconds one attempt may take
     limit:int|None=None # Jobs of this task running at once
+    per:str|None=None # Count `limit` per value of this argument (see "Durable workflows")
     process:bool=False # Run in the process pool
     rerun:bool=True # Run again if a crash interrupted it (see the tracking lesson)
 
     def __post_init__(self):
         if self.retries<0: raise ValueError('retries must be >= 0')
         if self.limit is not None and self.limit<1: raise ValueError('limit must be >= 1')
+        if self.per is not None and (not isinstance(self.per, str) or self.limit is None):
+            raise ValueError(f'per must be the name of an argument, with a limit: limit=1, per={self.per!r}')
         if self.timeout is not None and self.timeout<=0: raise ValueError('timeout must be > 0')
         if isinstance(self.retry_on, type): self.retry_on = (self.retry_on,)
         self.retry_on = tuple(self.retry_on)
@@ -135,6 +138,11 @@ def limiter(key, n:int, scope=None) -> anyio.CapacityLimiter:
     elif lims[key].total_tokens!=n: lims[key].total_tokens = n
     return lims[key]
 
+def limit_key(job) -> str:
+    "What a job's `limit` counts: its task, or with `per`, its task and that argument's value"
+    p = job.task.policy
+    return job.task.name if not p.per else f'{job.task.name}\x1f{json.dumps(job.args.get(p.per), sort_keys=True)}'
+
 def set_limit(n:int|None):
     "Allow at most `n` jobs of any task to run at once, of those run without a `Jobs` (`None`: no limit)"
     if n is not None and n<1: raise ValueError('limit must be >= 1')
@@ -147,7 +155,7 @@ async def attempt(self:Policy, job):
     glob = _global_limit[0] if job.runner is None else None  # a `Jobs` caps its jobs with its workers
     if not (self.limit or self.timeout or glob): return await self.call(job)  # nothing to enter
     async with AsyncExitStack() as stack:
-        if self.limit: await stack.enter_async_context(limiter(job.task.name, self.limit, job.runner))
+        if self.limit: await stack.enter_async_context(limiter(limit_key(job), self.limit, job.runner))
         if glob: await stack.enter_async_context(limiter('*', glob))
         with anyio.fail_after(self.timeout): return await self.call(job)
 

@@ -24,7 +24,7 @@ from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware, TimeLimitEx
 from fastcore.basics import AttrDict, patch
 from starlette.exceptions import HTTPException
 from .task import Job, Task, ENDED, registry, logger, new_id, _now
-from .policy import Policy, _bound
+from .policy import Policy, _bound, limit_key
 from .store import CHANGING, COLUMNS, LIVE, STATES, MAX_RECOVERIES, _dead, _row, _iso
 
 # %% ../nbs/06_scale_out.ipynb #9f71f024
@@ -494,7 +494,7 @@ def _call(job:Job):
     "Run the job's function: here on the worker thread, or on the event loop for an `async def`"
     args,kwargs = _bound(job)
     with ExitStack() as st:
-        if (n:=job.task.policy.limit): st.enter_context(_limit(job.task.name, n))
+        if (n:=job.task.policy.limit): st.enter_context(_limit(limit_key(job), n))  # per worker process
         if inspect.iscoroutinefunction(job.task.fn):
             return get_event_loop_thread().run_coroutine(job.task.fn(*args, **kwargs))
         return job.task.fn(*args, **kwargs)

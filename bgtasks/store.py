@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 from fastcore.basics import AttrDict, patch
 from fastcore.test import test_eq
 from .task import Job, Task, registry, logger, _now
+from .policy import limit_key
 
 # %% ../nbs/03_store.ipynb #d60bf27a
 SCHEMA = '''create table if not exists jobs (
@@ -39,7 +40,8 @@ SCHEMA = '''create table if not exists jobs (
   warnings text,         -- JSON: how many warnings the job reported, and the last few (`Job.warn`)
   recoveries integer not null default 0,  -- times its process died while it ran ("Dead letters")
   released integer not null default 0,  -- times its process died while it held the job queued
-  trace text);           -- JSON: the trace context it was created in ("Watching jobs"), if traced
+  trace text,            -- JSON: the trace context it was created in ("Watching jobs"), if traced
+  lkey text, llimit integer);  -- with `per`: what its limit counts (`limit_key`), and the limit
 create table if not exists workers (  -- processes that hold claims, with their heartbeats
   id text primary key, host text not null, pid integer not null, pstart text,
   beat integer not null default 0, started real not null);
@@ -49,6 +51,8 @@ INDEXES = '''create index if not exists jobs_owner on jobs(owner, created);
 create index if not exists jobs_state on jobs(state, created);
 create index if not exists jobs_created on jobs(created);
 create index if not exists jobs_free on jobs(run_at) where state='queued' and worker is null;
+create index if not exists jobs_kfree on jobs(run_at) where state='queued' and worker is null and lkey is not null;
+create index if not exists jobs_lkey on jobs(lkey) where lkey is not null;
 create index if not exists jobs_cancel on jobs(worker) where cancel=1;
 create unique index if not exists jobs_key on jobs(key) where key is not null;
 create index if not exists jobs_expires on jobs(expires) where expires is not null;'''
@@ -56,7 +60,8 @@ create index if not exists jobs_expires on jobs(expires) where expires is not nu
 # columns newer than the first version
 ADDED = dict(run_at='real not null default 0', worker='text', key='text', expires='real',
              cancel='integer not null default 0', traceback='text', warnings='text',
-             recoveries='integer not null default 0', released='integer not null default 0', trace='text')
+             recoveries='integer not null default 0', released='integer not null default 0', trace='text',
+             lkey='text', llimit='integer')
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'dead')
 LIVE = ('queued', 'running')  # the states of a job that has not ended
 
@@ -65,7 +70,7 @@ def _iso(d): return d and d.isoformat()
 
 COLUMNS = ('id','task','args','state','attempts','done','total','message','result','error','owner',
            'created','started','finished','run_at','worker','key','expires','traceback','warnings','recoveries',
-           'trace')
+           'trace','lkey','llimit')
 CHANGING = ('state','attempts','done','total','message','result','error','started','finished',
             'run_at','worker','expires','traceback','warnings','recoveries')  # what `save` writes
 
@@ -77,7 +82,8 @@ def _values(job:Job) -> tuple:
             getattr(job, 'result_json', None) or json.dumps(job.result),
             job.error, job.owner, _iso(job.created), _iso(job.started), _iso(job.finished),
             job.run_at, job.worker, job.key, job.expires, job.traceback and job.traceback[-20_000:],
-            json.dumps(job.warnings), job.recoveries, job.trace)
+            json.dumps(job.warnings), job.recoveries, job.trace,
+            *((limit_key(job), job.task.policy.limit) if job.task.policy.per else (None, None)))
 
 def _row(job:Job) -> dict:
     "The store's columns for `job`"
@@ -324,16 +330,25 @@ def has_free(self:JobStore, tasks=None) -> bool:
 
 @patch
 def claim(self:JobStore, me:str, n:int, tasks=None) -> list:
-    "Claim for worker `me`, in one statement, up to `n` free, due jobs of `tasks` (default: all)"
+    "Claim for worker `me` up to `n` free, due jobs of `tasks` (default: all): one statement, two with `per` jobs"
     names = list(registry if tasks is None else tasks)
     if not names: return []
+    ts = ','.join('?'*len(names))
     q = ("update jobs set worker=? where id in (select id from jobs indexed by jobs_free "
-         f"where {_FREE} and task in ({','.join('?'*len(names))}) "
+         f"where {_FREE} and lkey is null and task in ({ts}) "
          "order by run_at, rowid limit ?) returning *")
     with self.lock:
         rs = self.db.q(q, [me, time.time(), *names, n])
+        if len(rs)<n: rs += self.db.q(_KEYED.format(ts), [me, time.time(), *names, n-len(rs)])
         if rs: self.writes,self.commits = self.writes+len(rs),self.commits+1
     return [_record(r) for r in rs]
+
+# jobs with `per`: at most `llimit` held (claimed or running) per `lkey`, counting those other processes hold
+_KEYED = ("update jobs set worker=? where id in (select id from ("
+          "select id, run_at, rowid r, lkey, llimit, row_number() over (partition by lkey order by run_at, rowid) k "
+          f"from jobs indexed by jobs_kfree where {_FREE} and lkey is not null and task in ({{}})) f "
+          "where k <= llimit - (select count(*) from jobs h where h.lkey=f.lkey and h.worker is not null "
+          "and h.state in ('queued','running')) order by run_at, r limit ?) returning *")
 
 @patch
 def busy(self:JobStore, me:str) -> bool:

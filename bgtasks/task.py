@@ -55,6 +55,8 @@ class Task:
             raise ValueError(f'{self.name}: parameter {clash[0]!r} clashes with an option of bg '
                              f'({", ".join(OPTIONS)}); rename it')
         self.sig = sig.replace(parameters=[p for p in sig.parameters.values() if p.name!='job'])
+        if (per:=self.policy.per) is not None and per not in self.sig.parameters:
+            raise ValueError(f'{self.name}: per={per!r} names no argument of the task')
         ps = self.sig.parameters.values()
         self.by_name = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in ps)
         # see `_bind`
@@ -82,12 +84,13 @@ def task(fn=None, *,
          max_backoff:float=30., # Longest delay between retries
          timeout:float=None, # Seconds one attempt may take before it fails with `TimeoutError`
          limit:int=None, # At most this many jobs of this task run at once
+         per:str=None, # ...counted per value of this argument, e.g. per='user_id'
          process:bool=False, # Run in a process pool (for CPU-bound work)
          rerun:bool=True, # Run again after a crash interrupted it (at-least-once)
          keep:float=None): # Seconds a job store keeps a finished job (default: the store's setting)
     "Decorator: turn `fn` into a `Task` that can run in the background"
     pol = Policy(retries=retries, retry_on=retry_on, backoff=backoff, max_backoff=max_backoff,
-                 timeout=timeout, limit=limit, process=process, rerun=rerun)
+                 timeout=timeout, limit=limit, per=per, process=process, rerun=rerun)
     if fn is None: return lambda f: Task(f, name=name, policy=pol, keep=keep)
     return Task(fn, name=name, policy=pol, keep=keep)
 

@@ -405,13 +405,14 @@ def add(self:Jobs, job:Job) -> Job:
     for f in self.adding: f(job)
     if self.eager: return self._run_eagerly(job)
     got = self.workers.add(job, current_jobs.get())
-    if got is job: self._changed(job)
+    if got is job and (self.watchers or jobs_log.isEnabledFor(10)): self._changed(job)  # 10: DEBUG
     return got
 
 @patch
 def save(self:Jobs, job:Job, new:bool=False):
     "Store a change to `job` (or, if `new`, the job itself), through the runner"
-    if job.state is not getattr(job, '_said', None): self._changed(job)
+    # only if someone listens: this runs for every change of every job
+    if (self.watchers or jobs_log.isEnabledFor(10)) and job.state is not getattr(job, '_said', None): self._changed(job)
     self.workers.save(job, new)
 
 @patch
@@ -452,7 +453,7 @@ jobs_log = logging.getLogger('bgtasks.jobs')  # one line per state change, at DE
 def _changed(self:Jobs, job:Job):
     ("`job` is in a new state: a line for the log (`bgtasks.jobs`, at DEBUG, with the job's id, task, "
      "state and the seconds since its last change), and a call to each of `watchers`")
-    if getattr(job, '_said', None)==job.state: return
+    if getattr(job, '_said', None)==job.state or not (self.watchers or jobs_log.isEnabledFor(10)): return
     now,was = time.monotonic(),getattr(job, '_said_at', None)
     job._said,job._said_at = job.state,now
     if jobs_log.isEnabledFor(logging.DEBUG):
@@ -536,8 +537,9 @@ def save(self:Workers, job:Job, new:bool=False):
 def _hand_over(self:Workers, job:Job):
     ("Queue a stored job this process holds (from any thread), or free it if the line is long; "
      "wake the keeper for a due free one")
-    if job.run_at and job.worker is None:
-        return self.later(max(0., job.run_at-time.time()), self.poke)
+    if job.worker is None:  # free: the keeper claims it when it is due
+        if not self.loop: return
+        return self.later(max(0., job.run_at-time.time()), self.poke) if job.run_at else self.poke()
     if not self.me or job.worker!=self.me or not self.loop or self.stopping: return
     if threading.get_ident()!=self.loop_thread:
         return self.loop.call_soon_threadsafe(self._hand_over, job)
@@ -553,7 +555,9 @@ def _done(self:Workers, batch:dict):
     for job,new in batch.values():
         if getattr(job, 'store_error', None): continue
         if new and not getattr(job, 'held', False): self._hand_over(job)  # `add` says if a request holds it
-        if job.state in ENDED: job._end()
+        if job.state in ENDED:
+            job._end()
+            if job.task.policy.per: self.poke()  # the next job of its key may be claimed now
 
 @patch
 async def written(self:Workers, *jobs:Job):
@@ -586,8 +590,8 @@ def later(self:Workers, delay:float, f):
 def add(self:Workers, job:Job, created:list|None) -> Job:
     ("Store a new job and queue it for these workers; `created` is the list of the request's new "
      "jobs, if in a request")
-    # claimed as it is stored (`None`: free for any)
-    if not job.run_at or job.run_at<=time.time(): job.worker = self.me
+    # claimed as it is stored (`None`: free for any); a job with `per` is left to the claims, which count its key
+    if (not job.run_at or job.run_at<=time.time()) and not job.task.policy.per: job.worker = self.me
     if not self.loop and not self.idle_warned: self._warn_idle(job)
     if job.key is not None and (got:=self._add_keyed(job)) is not job: return got
     self.jobs.live[job.id] = job
