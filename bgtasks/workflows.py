@@ -1,4 +1,4 @@
-"""Dead letters for poison jobs, a log line per state change, metrics for Prometheus and traces for OpenTelemetry; chains that resume, groups with fan-in and per-key limits are next.
+"""Dead letters for poison jobs, limits per user across processes, a log line per state change, metrics for Prometheus and traces for OpenTelemetry; chains that resume, groups with fan-in and rate limits are next.
 
 Docs: https://bgtasks.github.io/bgtasks/workflows.html.md"""
 
