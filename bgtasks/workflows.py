@@ -17,47 +17,52 @@ from .tracking import Jobs
 
 # %% ../nbs/03c_workflows.ipynb #wf1col
 def store_figures(store) -> dict:
-    "Jobs by (task, state), due queued jobs and the oldest one's creation time, and recoveries, from `store`"
+    "Jobs by (task, state), due queued jobs and the oldest one's creation, and recoveries, from `store`"
     now = time.time()
-    if hasattr(store, 'db'):  # a `JobStore`: three grouped reads
+    if hasattr(store, 'db'):  # a `JobStore`: two grouped reads
         with store.lock:
-            by = store.db.q('select task, state, count(*) n, sum(recoveries) r from jobs group by task, state')
-            due = store.db.q("select count(*) n, min(created) oldest from jobs where state='queued' and run_at<=?",
-                             [now])[0]
-        return dict(by={(r['task'], r['state']): r['n'] for r in by}, recoveries=sum(r['r'] or 0 for r in by),
-                    queued=due['n'], oldest=due['oldest'])
+            by = store.db.q('select task, state, count(*) n, sum(recoveries) r '
+                            'from jobs group by task, state')
+            due = store.db.q("select count(*) n, min(created) oldest from jobs "
+                             "where state='queued' and run_at<=?", [now])[0]
+        return dict(by={(r['task'], r['state']): r['n'] for r in by},
+                    recoveries=sum(r['r'] or 0 for r in by), queued=due['n'], oldest=due['oldest'])
     c = store.counts()  # any other `Store`: counts only
-    return dict(by={('*', s): n for s,n in c.items()}, recoveries=0, queued=c.get('queued', 0), oldest=None)
+    return dict(by={('*', s): n for s,n in c.items()}, recoveries=0, queued=c.get('queued', 0),
+                oldest=None)
 
 class JobsCollector:
     "Prometheus figures read from a `Jobs`'s store at each scrape"
     def __init__(self, jobs:Jobs): self.jobs = jobs
     def collect(self):
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import GaugeMetricFamily as Gauge
         f = store_figures(self.jobs.store)
-        kept = GaugeMetricFamily('bgtasks_jobs', 'Jobs kept in the store, by task and state', labels=['task', 'state'])
+        kept = Gauge('bgtasks_jobs', 'Jobs kept in the store, by task and state', labels=['task', 'state'])
         for (t,s),n in sorted(f['by'].items()): kept.add_metric([t, s], n)
         yield kept
-        yield GaugeMetricFamily('bgtasks_queue_depth', 'Queued jobs that are due', value=f['queued'])
-        age = 0. if not f['oldest'] else max(0., (datetime.now(timezone.utc)-datetime.fromisoformat(f['oldest'])).total_seconds())
-        yield GaugeMetricFamily('bgtasks_oldest_queued_seconds', 'Age of the oldest due queued job', value=age)
-        yield GaugeMetricFamily('bgtasks_recoveries', 'Recoveries counted on kept jobs (their process died running them)',
-                                value=f['recoveries'])
+        yield Gauge('bgtasks_queue_depth', 'Queued jobs that are due', value=f['queued'])
+        since = datetime.now(timezone.utc)-datetime.fromisoformat(f['oldest']) if f['oldest'] else None
+        yield Gauge('bgtasks_oldest_queued_seconds', 'Age of the oldest due queued job',
+                    value=max(0., since.total_seconds()) if since else 0.)
+        yield Gauge('bgtasks_recoveries', 'Recoveries counted on kept jobs (their process died running them)',
+                    value=f['recoveries'])
 
 # %% ../nbs/03c_workflows.ipynb #wf1mnt
 def _loopback(req) -> bool: return bool(req.client) and req.client.host in ('127.0.0.1', '::1')
+_BUCKETS = (.005, .01, .05, .1, .5, 1, 5, 10, 60, 300, 3600)  # seconds
 
 def mount_metrics(jobs:Jobs, # The app's `Jobs`
                   path:str='/metrics', # Where the app serves the metrics
-                  allow=None): # `allow(req) -> bool`: who may read them (default: loopback clients only)
-    "Serve Prometheus metrics of `jobs` at `path` of its app; return the registry (needs the `metrics` extra)"
+                  allow=None): # `allow(req) -> bool`: who may read them (default: loopback only)
+    "Serve Prometheus metrics of `jobs` at `path`; return the registry (needs the `metrics` extra)"
     try: from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
     except ModuleNotFoundError as e:
-        raise ModuleNotFoundError(f"mount_metrics needs the metrics extra: pip install 'bgtasks[metrics]' ({e})") from None
+        raise ModuleNotFoundError("mount_metrics needs the metrics extra: "
+                                  f"pip install 'bgtasks[metrics]' ({e})") from None
     reg = CollectorRegistry()
     reg.register(JobsCollector(jobs))
     runs = Histogram('bgtasks_job_run_seconds', 'Run time of the jobs this process ran, by task and outcome',
-                     ['task', 'state'], registry=reg, buckets=(.005, .01, .05, .1, .5, 1, 5, 10, 60, 300, 3600))
+                     ['task', 'state'], registry=reg, buckets=_BUCKETS)
     def ended(job):
         if job.state in ENDED and job.started and job.finished:
             runs.labels(job.task.name, job.state).observe((job.finished-job.started).total_seconds())
@@ -72,15 +77,16 @@ def mount_metrics(jobs:Jobs, # The app's `Jobs`
 # %% ../nbs/03c_workflows.ipynb #wf2code
 def trace_jobs(jobs:Jobs, # The app's `Jobs` (call this in every process that runs its jobs)
                tracer_provider=None): # An OpenTelemetry `TracerProvider` (default: the global one)
-    "OpenTelemetry spans for each job of `jobs`: its enqueue, in the caller's trace, and its run, a child of that"
+    "OpenTelemetry spans for each job of `jobs`: its enqueue, in the caller's trace, and its run"
     try: from opentelemetry import propagate, trace
     except ModuleNotFoundError as e:
         raise ModuleNotFoundError(f"trace_jobs needs the otel extra: pip install 'bgtasks[otel]' ({e})") from None
     from opentelemetry.trace import SpanKind, Status, StatusCode
     tracer = trace.get_tracer('bgtasks', tracer_provider=tracer_provider)
+    about = lambda job: {'bgtasks.job_id': job.id, 'bgtasks.task': job.task.name}
     def adding(job):  # before the job is stored: its context goes with it
-        attrs = {'bgtasks.job_id': job.id, 'bgtasks.task': job.task.name}
-        with tracer.start_as_current_span(f'enqueue {job.task.name}', kind=SpanKind.PRODUCER, attributes=attrs):
+        with tracer.start_as_current_span(f'enqueue {job.task.name}', kind=SpanKind.PRODUCER,
+                                          attributes=about(job)):
             carrier = {}
             propagate.inject(carrier)
         job.trace = json.dumps(carrier)
@@ -88,8 +94,7 @@ def trace_jobs(jobs:Jobs, # The app's `Jobs` (call this in every process that ru
         if job.state=='running' and not getattr(job, '_span', None):
             ctx = propagate.extract(json.loads(job.trace)) if job.trace else None
             job._span = tracer.start_span(f'run {job.task.name}', context=ctx, kind=SpanKind.CONSUMER,
-                                          attributes={'bgtasks.job_id': job.id, 'bgtasks.task': job.task.name,
-                                                      'bgtasks.attempt': job.attempts})
+                                          attributes=about(job) | {'bgtasks.attempt': job.attempts})
         elif job.state!='running' and (span:=getattr(job, '_span', None)):
             job._span = None
             span.set_attribute('bgtasks.state', job.state)
