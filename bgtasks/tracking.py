@@ -405,14 +405,14 @@ def add(self:Jobs, job:Job) -> Job:
     for f in self.adding: f(job)
     if self.eager: return self._run_eagerly(job)
     got = self.workers.add(job, current_jobs.get())
-    if got is job and (self.watchers or jobs_log.isEnabledFor(10)): self._changed(job)  # 10: DEBUG
+    if got is job and (self.watchers or jobs_log.isEnabledFor(logging.DEBUG)): self._changed(job)
     return got
 
 @patch
 def save(self:Jobs, job:Job, new:bool=False):
     "Store a change to `job` (or, if `new`, the job itself), through the runner"
     # only if someone listens: this runs for every change of every job
-    if (self.watchers or jobs_log.isEnabledFor(10)) and job.state is not getattr(job, '_said', None): self._changed(job)
+    if (self.watchers or jobs_log.isEnabledFor(logging.DEBUG)) and job.state is not getattr(job, '_said', None): self._changed(job)
     self.workers.save(job, new)
 
 @patch
@@ -453,7 +453,7 @@ jobs_log = logging.getLogger('bgtasks.jobs')  # one line per state change, at DE
 def _changed(self:Jobs, job:Job):
     ("`job` is in a new state: a line for the log (`bgtasks.jobs`, at DEBUG, with the job's id, task, "
      "state and the seconds since its last change), and a call to each of `watchers`")
-    if getattr(job, '_said', None)==job.state or not (self.watchers or jobs_log.isEnabledFor(10)): return
+    if getattr(job, '_said', None)==job.state or not (self.watchers or jobs_log.isEnabledFor(logging.DEBUG)): return
     now,was = time.monotonic(),getattr(job, '_said_at', None)
     job._said,job._said_at = job.state,now
     if jobs_log.isEnabledFor(logging.DEBUG):
