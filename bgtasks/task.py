@@ -192,6 +192,7 @@ class Job(BackgroundTask):
         self.run_at,self.key,self.worker,self.expires,self.cancelled,self.warnings,self.recoveries = (
             0.,None,None,None,False,None,0)  # see the store lessons
         self.trace = None  # the trace context it was made in, when traced (see "Watching jobs")
+        self.flow,self.step = None,None  # its chain or group, and its place in it (see "Durable workflows")
         # the event `wait` blocks on is made only if someone waits
         self.ended,self._waiter = False,None
 

@@ -26,7 +26,7 @@ from starlette.responses import PlainTextResponse
 from .task import (Job, ENDED, Cancelled, registry, current_runner, current_session, logger,
                           new_id, _state_lock)
 from .policy import close_process_pool, watched, _bound
-from .store import JobStore, Store, HOST, MAX_RECOVERIES, _alive
+from .store import JobStore, Store, HOST, MAX_RECOVERIES, WAITING, _alive
 
 # %% ../nbs/03_tracking.ipynb #batch0c1
 class Batcher:
@@ -513,7 +513,7 @@ def _load(self:Jobs, r:AttrDict) -> Job:
     if (job:=self.live.get(r.id)): return job
     job = Job(registry[r.task], r.args, id=r.id, owner=r.owner, runner=self)
     for k in ('state','attempts','done','total','message','error','result','run_at','worker','key',
-              'expires','recoveries','trace'):
+              'expires','recoveries','trace','flow','step'):
         setattr(job, k, r[k])
     # its process died before: its start is written before it runs (see "Dead letters")
     job.suspect = bool(r.recoveries or r.get('released'))
@@ -529,7 +529,7 @@ def save(self:Workers, job:Job, new:bool=False):
      "or at once when not batching")
     if job.state in ENDED and job.expires is None and (k:=self.jobs._keep_for(job)) is not None:
         job.expires = time.time()+k
-    if not new and job.state=='queued' and job.run_at and job.worker is None:
+    if not new and job.state=='queued' and job.run_at and job.worker is None and job.run_at<WAITING:
         self.later(max(0., job.run_at-time.time()), self.poke)
     self.batch.note(job, new)
 
@@ -538,7 +538,7 @@ def _hand_over(self:Workers, job:Job):
     ("Queue a stored job this process holds (from any thread), or free it if the line is long; "
      "wake the keeper for a due free one")
     if job.worker is None:  # free: the keeper claims it when it is due
-        if not self.loop: return
+        if not self.loop or job.run_at>=WAITING: return  # a workflow's step that waits: its turn pokes
         return self.later(max(0., job.run_at-time.time()), self.poke) if job.run_at else self.poke()
     if not self.me or job.worker!=self.me or not self.loop or self.stopping: return
     if threading.get_ident()!=self.loop_thread:
@@ -557,7 +557,8 @@ def _done(self:Workers, batch:dict):
         if new and not getattr(job, 'held', False): self._hand_over(job)  # `add` says if a request holds it
         if job.state in ENDED:
             job._end()
-            if job.task.policy.per: self.poke()  # the next job of its key may be claimed now
+            # the next job of its key may be claimed now, or the next step of its workflow
+            if job.task.policy.per or job.flow: self.poke()
 
 @patch
 async def written(self:Workers, *jobs:Job):
@@ -727,6 +728,7 @@ def _feed(self:Workers) -> int:
     for r in rs:
         job = self.jobs._load(r)
         job.state,job.worker,job.run_at = 'queued',self.me,r.run_at
+        if r.flow: job.args = r.args  # a group's last step gets the members' outcomes as it is let go
         self.queue.put_nowait(job)
     self.more = len(rs)==room  # there may be more: claim again as soon as there is room
     return len(rs)
