@@ -366,9 +366,10 @@ def busy(self:JobStore, me:str) -> bool:
 
 @patch
 def free(self:JobStore) -> dict:
-    "How many free queued jobs each task has"
+    "How many free queued jobs each task has (not counting workflows' steps that wait for others)"
     with self.lock: return {r['task']:r['n'] for r in self.db.q(
-        "select task, count(*) n from jobs where state='queued' and worker is null group by task")}
+        "select task, count(*) n from jobs where state='queued' and worker is null and run_at<? group by task",
+        [WAITING])}
 
 # %% ../nbs/03_store.ipynb #6f88820f
 MAX_RECOVERIES = 3  # Times a job's process may die while running it before the job is dead

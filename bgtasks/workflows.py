@@ -1,4 +1,4 @@
-"""Dead letters for poison jobs, limits per user across processes, a log line per state change, metrics for Prometheus and traces for OpenTelemetry; chains that resume, groups with fan-in and rate limits are next.
+"""Dead letters for poison jobs, limits per user across processes, chains that resume after a crash, groups with a fan-in step that runs once, a log line per state change, metrics for Prometheus and traces for OpenTelemetry.
 
 Docs: https://bgtasks.github.io/bgtasks/workflows.html.md"""
 
