@@ -134,13 +134,16 @@ _UPSERT = (f"insert into jobs ({','.join(COLUMNS)}) values {{}} on conflict(id) 
 _ROW = f"({','.join('?'*len(COLUMNS))})"
 
 @patch
-def write(self:JobStore, new=(), changed=(), chunk:int=500):
+def write(self:JobStore, new=(), changed=(), chunk:int=500,
+          flows=()): # Rows of the `flows` table, the workflows of `new` jobs ("Durable workflows")
     "Insert the `new` jobs and update the `changed` ones, all in one transaction"
     rows = [_values(j) for j in (*new, *changed)]
     parts = [rows[i:i+chunk] for i in range(0, len(rows), chunk)]  # one statement per `chunk` jobs
     with self.lock:
         # one statement is a transaction by itself
-        with self.db.conn if len(parts)>1 else nullcontext():
+        with self.db.conn if len(parts)>1 or flows else nullcontext():
+            for f in flows: self.db.conn.execute(f"insert into flows ({','.join(f)}) values ({','.join('?'*len(f))})",
+                                                 list(f.values()))
             for p in parts: self.db.conn.execute(_UPSERT.format(','.join([_ROW]*len(p))),
                                                  [v for r in p for v in r])
         self.writes,self.commits = self.writes+len(rows),self.commits+1
@@ -360,7 +363,7 @@ def busy(self:JobStore, me:str) -> bool:
     "Has worker `me` a job to finish, or is a registered task's job free and due? (Asks the store)"
     names = list(registry)
     q = ("select 1 from jobs where state in ('queued','running') "
-         f"and (worker=? or ({_FREE} and task in ({','.join('?'*len(names))}))) "
+         f"and (worker=? and run_at<{WAITING} or ({_FREE} and task in ({','.join('?'*len(names))}))) "
          "limit 1")
     with self.lock: return bool(self.db.q(q, [me, time.time(), *names]))
 

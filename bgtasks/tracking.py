@@ -38,6 +38,7 @@ class Batcher:
                  retry_wait:float=1.): # Seconds before changes whose write failed are tried again
         self.store,self.done,self.wait,self.retry_wait = store,done,wait,retry_wait
         self.pending,self.inflight,self.plock,self.wlock = {},{},threading.Lock(),threading.Lock()
+        self.flows = []  # rows of workflows to write with the next batch ("Durable workflows")
         self.loop,self.loop_thread,self.scheduled,self.collecting,self.writing = None,None,False,None,None
 
     def start(self):
@@ -72,9 +73,18 @@ class Batcher:
         elif first:  # the batch's first change: write it `wait` seconds from now
             self.call(self.wait, self.flush)
 
+    def note_all(self, jobs:list, flow:dict):
+        "Add new `jobs` and the row of their workflow to the next batch: one write stores them all, or none"
+        with self.plock:
+            for j in jobs: self.pending[j.id] = (j, True)
+            self.flows.append(flow)
+            first,self.scheduled = not self.scheduled,True
+        if self.loop is None: self.flush()
+        elif first: self.call(self.wait, self.flush)
+
     def fresh(self):
         "Write whatever is pending, so that a read sees every change made before it"
-        if self.pending or self.inflight: self.flush()
+        if self.pending or self.inflight or self.flows: self.flush()
 
 
 # %% ../nbs/03_tracking.ipynb #batch0c2
@@ -85,10 +95,11 @@ def flush(self:Batcher) -> int:
     with self.wlock:
         with self.plock:
             batch,self.pending,self.inflight,self.scheduled = self.pending,{},self.pending,False
+            flows,self.flows = self.flows,[]
             self.writing,self.collecting = self.collecting,None  # who waits for this batch
-        if not batch: return 0
+        if not (batch or flows): return 0
         try: self.store.write([j for j,n in batch.values() if n],
-                              [j for j,n in batch.values() if not n])
+                              [j for j,n in batch.values() if not n], **({'flows': flows} if flows else {}))
         except Exception as e: batch = self._failed(batch, e)
         finally:
             with self.plock: self.inflight,waiting,self.writing = {},self.writing,None
@@ -537,8 +548,9 @@ def save(self:Workers, job:Job, new:bool=False):
 def _hand_over(self:Workers, job:Job):
     ("Queue a stored job this process holds (from any thread), or free it if the line is long; "
      "wake the keeper for a due free one")
+    if job.run_at>=WAITING: return  # a workflow's step that waits for its turn (`_done` sees it come)
     if job.worker is None:  # free: the keeper claims it when it is due
-        if not self.loop or job.run_at>=WAITING: return  # a workflow's step that waits: its turn pokes
+        if not self.loop: return
         return self.later(max(0., job.run_at-time.time()), self.poke) if job.run_at else self.poke()
     if not self.me or job.worker!=self.me or not self.loop or self.stopping: return
     if threading.get_ident()!=self.loop_thread:
@@ -557,8 +569,20 @@ def _done(self:Workers, batch:dict):
         if new and not getattr(job, 'held', False): self._hand_over(job)  # `add` says if a request holds it
         if job.state in ENDED:
             job._end()
+            if job.flow and self._next_step(job): continue
             # the next job of its key may be claimed now, or the next step of its workflow
             if job.task.policy.per or job.flow: self.poke()
+
+@patch
+def _next_step(self:Workers, job:Job) -> bool:
+    ("After a chain's step `job` succeeded here: queue the next one if this process holds it, "
+     "as the store's trigger has just let it go (\"Durable workflows\"); `True` if it did")
+    nxt = getattr(job, 'next', None)
+    if job.state!='succeeded' or nxt is None or nxt.state!='queued' or not self.me: return False
+    if not (nxt.worker==job.worker==self.me): return False
+    nxt.run_at = 0.
+    self._hand_over(nxt)
+    return True
 
 @patch
 async def written(self:Workers, *jobs:Job):

@@ -8,10 +8,11 @@ Docs: https://bgtasks.github.io/bgtasks/workflows.html.md"""
 __all__ = ['FLOWS', 'Flow', 'chain', 'group', 'store_figures', 'JobsCollector', 'mount_metrics', 'trace_jobs']
 
 # %% ../nbs/03c_workflows.ipynb #wf4imp
-import asyncio, inspect, json, time
+import asyncio, inspect, json, logging, threading, time
 from fastcore.basics import AttrDict, patch
 from .task import Job, Task, new_id, owner_id, runner_now, _now
-from .store import JobStore, LIVE, WAITING, _UPSERT, _ROW, _values, _record, _immediate
+from .store import JobStore, LIVE, WAITING, _record
+from .tracking import Jobs, current_jobs, jobs_log
 
 
 # %% ../nbs/03c_workflows.ipynb #wf4sql
@@ -35,8 +36,10 @@ when new.flow is not null and new.step>=0 and new.state in {_ENDED_SQL} and old.
 begin
   update flows set done=done+1, failed=failed+(new.state!='succeeded'),
     finished=case when done+1>=total then {_NOW} end where id=new.flow;
-  -- a chain: the next step's turn, or, when a failure stops the chain, it is skipped (which fires this again)
-  update jobs set run_at=0 where flow=new.flow and step=new.step+1 and state='queued'
+  -- a chain: the next step's turn, or, when a failure stops the chain, it is skipped (which fires this again);
+  -- a next step held by the process that ran this one stays with it, which queues it at once
+  update jobs set run_at=0, worker=case when new.state='succeeded' and worker=new.worker then worker end
+    where flow=new.flow and step=new.step+1 and state='queued'
     and (select kind='chain' and (new.state='succeeded' or on_error='continue') from flows where id=new.flow);
   update jobs set state='cancelled', finished={_NOW}, run_at=0,
     error=case when new.error like 'skipped:%' then new.error else 'skipped: '||new.task||' '||new.state end
@@ -63,16 +66,10 @@ def _flows(self:JobStore):
         self.flows_made = True
 
 @patch
-def add_flow(self:JobStore, flow:dict, jobs:list, chunk:int=500):
+def add_flow(self:JobStore, flow:dict, jobs:list):
     "Store workflow `flow` (a row of `flows`) and its `jobs`, all in one transaction"
     self._flows()
-    rows = [_values(j) for j in jobs]
-    with _immediate(self) as db:
-        db.execute(f"insert into flows ({','.join(flow)}) values ({','.join('?'*len(flow))})", list(flow.values()))
-        for i in range(0, len(rows), chunk):
-            p = rows[i:i+chunk]
-            db.conn.execute(_UPSERT.format(','.join([_ROW]*len(p))), [v for r in p for v in r])
-    self.writes += len(rows)
+    self.write(new=jobs, flows=[flow])
 
 @patch
 def flow(self:JobStore, id:str) -> AttrDict|None:
@@ -179,13 +176,30 @@ def _start(kind:str, steps:list, on_error:str='stop', then:Job=None) -> Flow:
                total=len(steps), then_id=then and then.id)
     everything = [*steps, *([then] if then else [])]
     if then: then.args_json = json.dumps(then.args)
-    for j in everything: j.worker = w.me if j.run_at<WAITING and not j.task.policy.per else None
-    jobs.store.add_flow(row, everything)
-    for j in everything:
-        if j.run_at<WAITING:  # its turn: this process's workers take it
-            jobs.live[j.id] = j
-            w._hand_over(j)
+    # claimed as stored, as `Workers.add` does; a chain's later steps too, so that this process can
+    # run each at once after the one before (`Workers._next_step`); a process that dies lets them go
+    for j in everything: j.worker = w.me if (j.run_at<WAITING or kind=='chain') and not j.task.policy.per else None
+    for a,b in zip(steps, steps[1:]): a.next = b
+    _store_flow(jobs, row, everything)
     return Flow(jobs, fid, kind, steps, then)
+
+def _store_flow(jobs:Jobs, row:dict, everything:list):
+    "Store a workflow's row and jobs in one write, and queue those whose turn it is, as `Workers.add` does"
+    w = jobs.workers
+    jobs.store._flows()
+    for j in everything:
+        if j.run_at<WAITING: jobs.live[j.id] = j
+        if jobs.watchers or jobs_log.isEnabledFor(logging.DEBUG): jobs._changed(j)
+    if not w.batch.on:
+        jobs.store.add_flow(row, everything)
+        for j in everything: w._hand_over(j)
+        return
+    created = current_jobs.get()  # in a request: stored before its response, then queued
+    for j in everything: j.held = created is not None
+    if created is not None: created.extend(everything)
+    w.batch.note_all(everything, row)  # queued after the write, by `Workers._done`
+    if created is None and threading.get_ident()!=w.loop_thread: w.batch.flush()  # stored before it returns
+    if (e:=getattr(everything[0] if everything else None, 'store_error', None)): raise e
 
 def chain(*steps:Job, # Jobs made with `task.step(...)`, run one after another
           on_error:str='stop') -> Flow: # After a failure: 'stop' skips the rest, 'continue' runs them
@@ -213,7 +227,7 @@ from datetime import datetime, timezone
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from .task import ENDED
-from .tracking import Jobs
+
 
 # %% ../nbs/03c_workflows.ipynb #wf1col
 def store_figures(store) -> dict:
