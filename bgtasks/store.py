@@ -42,7 +42,9 @@ SCHEMA = '''create table if not exists jobs (
   released integer not null default 0,  -- times its process died while it held the job queued
   trace text,            -- JSON: the trace context it was created in ("Watching jobs"), if traced
   lkey text, llimit integer,  -- with `per`: what its limit counts (`limit_key`), and the limit
-  flow text, step integer);  -- its chain or group, and its place in it ("Durable workflows")
+  flow text, step integer,  -- its chain or group, and its place in it ("Durable workflows")
+  rkey text);  -- with a `rate`: what it counts (`rate_key`)
+create table if not exists rates (key text primary key, starts text not null);  -- JSON: recent starts per rate key
 create table if not exists workers (  -- processes that hold claims, with their heartbeats
   id text primary key, host text not null, pid integer not null, pstart text,
   beat integer not null default 0, started real not null);
@@ -57,13 +59,14 @@ create index if not exists jobs_lkey on jobs(lkey) where lkey is not null;
 create index if not exists jobs_cancel on jobs(worker) where cancel=1;
 create unique index if not exists jobs_key on jobs(key) where key is not null;
 create index if not exists jobs_expires on jobs(expires) where expires is not null;
-create index if not exists jobs_flow on jobs(flow, step) where flow is not null;'''
+create index if not exists jobs_flow on jobs(flow, step) where flow is not null;
+create index if not exists jobs_rfree on jobs(rkey, run_at) where state='queued' and worker is null and rkey is not null;'''
 
 # columns newer than the first version
 ADDED = dict(run_at='real not null default 0', worker='text', key='text', expires='real',
              cancel='integer not null default 0', traceback='text', warnings='text',
              recoveries='integer not null default 0', released='integer not null default 0', trace='text',
-             lkey='text', llimit='integer', flow='text', step='integer')
+             lkey='text', llimit='integer', flow='text', step='integer', rkey='text')
 STATES = ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'dead')
 LIVE = ('queued', 'running')  # the states of a job that has not ended
 WAITING = 1e12  # `run_at` of a workflow's step that waits for others: no claim takes it ("Durable workflows")
@@ -73,7 +76,7 @@ def _iso(d): return d and d.isoformat()
 
 COLUMNS = ('id','task','args','state','attempts','done','total','message','result','error','owner',
            'created','started','finished','run_at','worker','key','expires','traceback','warnings','recoveries',
-           'trace','lkey','llimit','flow','step')
+           'trace','lkey','llimit','flow','step','rkey')
 CHANGING = ('state','attempts','done','total','message','result','error','started','finished',
             'run_at','worker','expires','traceback','warnings','recoveries')  # what `save` writes
 
@@ -86,8 +89,8 @@ def _values(job:Job) -> tuple:
             job.error, job.owner, _iso(job.created), _iso(job.started), _iso(job.finished),
             job.run_at, job.worker, job.key, job.expires, job.traceback and job.traceback[-20_000:],
             json.dumps(job.warnings), job.recoveries, job.trace,
-            *((limit_key(job), job.task.policy.limit) if job.task.policy.per else (None, None)),
-            job.flow, job.step)
+            *((limit_key(job), job.task.policy.limit) if job.task.policy.limit and job.task.policy.per else (None, None)),
+            job.flow, job.step, limit_key(job) if job.task.policy.rate else None)
 
 def _row(job:Job) -> dict:
     "The store's columns for `job`"
@@ -343,7 +346,7 @@ def claim(self:JobStore, me:str, n:int, tasks=None) -> list:
     if not names: return []
     ts = ','.join('?'*len(names))
     q = ("update jobs set worker=? where id in (select id from jobs indexed by jobs_free "
-         f"where {_FREE} and lkey is null and task in ({ts}) "
+         f"where {_FREE} and lkey is null and rkey is null and task in ({ts}) "
          "order by run_at, rowid limit ?) returning *")
     with self.lock:
         rs = self.db.q(q, [me, time.time(), *names, n])
@@ -354,7 +357,7 @@ def claim(self:JobStore, me:str, n:int, tasks=None) -> list:
 # jobs with `per`: at most `llimit` held (claimed or running) per `lkey`, counting those other processes hold
 _KEYED = ("update jobs set worker=? where id in (select id from ("
           "select id, run_at, rowid r, lkey, llimit, row_number() over (partition by lkey order by run_at, rowid) k "
-          f"from jobs indexed by jobs_kfree where {_FREE} and lkey is not null and task in ({{}})) f "
+          f"from jobs indexed by jobs_kfree where {_FREE} and lkey is not null and rkey is null and task in ({{}})) f "
           "where k <= llimit - (select count(*) from jobs h where h.lkey=f.lkey and h.worker is not null "
           "and h.state in ('queued','running')) order by run_at, r limit ?) returning *")
 
@@ -373,6 +376,36 @@ def free(self:JobStore) -> dict:
     with self.lock: return {r['task']:r['n'] for r in self.db.q(
         "select task, count(*) n from jobs where state='queued' and worker is null and run_at<? group by task",
         [WAITING])}
+
+@patch
+def claim_rated(self:JobStore, me:str, n:int) -> tuple:
+    ("Claim for worker `me` up to `n` free, due jobs of tasks with a `rate`, as many as each rate allows now; "
+     "return them, and when the next one held back may start (or `None`)")
+    rated = {k:t.policy for k,t in registry.items() if t.policy.rate}
+    if not rated or n<=0: return [],None
+    now,ts = time.time(),','.join('?'*len(rated))
+    with _immediate(self) as db:  # at most `n` of each key, in order
+        rs = db.q("select id, task, rkey from (select id, task, rkey, run_at, rowid r, row_number() over "
+                  "(partition by rkey order by run_at, rowid) k from jobs indexed by jobs_rfree "
+                  f"where {_FREE} and rkey is not null and task in ({ts})) where k<=? order by run_at, r",
+                  [now, *rated, n])
+        if not rs: return [],None
+        keys = list({r['rkey'] for r in rs})
+        kept = {r['key']: json.loads(r['starts']) for r in db.q(
+            f"select key, starts from rates where key in ({','.join('?'*len(keys))})", keys)}
+        take,wake,starts,changed = [],None,{},set()
+        for r in rs:  # a sliding window: at most `most` starts in any `every` seconds, per key
+            p,k = rated[r['task']],r['rkey']
+            s = starts.setdefault(k, [t for t in kept.get(k, []) if t>now-p.every])
+            if len(s)<p.most and len(take)<n: s.append(now); take.append(r['id']); changed.add(k)
+            elif len(s)>=p.most: wake = min(wake or s[-p.most]+p.every, s[-p.most]+p.every)
+        for k in changed:
+            db.execute('insert into rates values (?, ?) on conflict(key) do update set starts=excluded.starts',
+                       [k, json.dumps(starts[k][-rated[k.split(chr(31))[0]].most:])])
+        got = db.q(f"update jobs set worker=? where id in ({','.join('?'*len(take))}) returning *",
+                   [me, *take]) if take else []
+    self.writes += len(got)
+    return [_record(r) for r in got],wake
 
 # %% ../nbs/03_store.ipynb #6f88820f
 MAX_RECOVERIES = 3  # Times a job's process may die while running it before the job is dead

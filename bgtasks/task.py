@@ -84,13 +84,14 @@ def task(fn=None, *,
          max_backoff:float=30., # Longest delay between retries
          timeout:float=None, # Seconds one attempt may take before it fails with `TimeoutError`
          limit:int=None, # At most this many jobs of this task run at once
-         per:str=None, # ...counted per value of this argument, e.g. per='user_id'
+         per:str=None, # ...counted per value of this argument, e.g. per='user_id' (or `rate`'s)
+         rate:str=None, # At most so many starts per second, minute or hour, e.g. '10/s' (needs a job store)
          process:bool=False, # Run in a process pool (for CPU-bound work)
          rerun:bool=True, # Run again after a crash interrupted it (at-least-once)
          keep:float=None): # Seconds a job store keeps a finished job (default: the store's setting)
     "Decorator: turn `fn` into a `Task` that can run in the background"
     pol = Policy(retries=retries, retry_on=retry_on, backoff=backoff, max_backoff=max_backoff,
-                 timeout=timeout, limit=limit, per=per, process=process, rerun=rerun)
+                 timeout=timeout, limit=limit, per=per, rate=rate, process=process, rerun=rerun)
     if fn is None: return lambda f: Task(f, name=name, policy=pol, keep=keep)
     return Task(fn, name=name, policy=pol, keep=keep)
 
@@ -246,8 +247,8 @@ def bg(self:Task, *args,
     enc,run_at = self._encode(*args, **kwargs),_run_at(delay, at)
     if key is not None and (not isinstance(key, str) or not key):
         raise ValueError('key must be a non-empty string')
-    if (run_at or key) and not runner_now():
-        raise ValueError('delay, at and key need a job store: set the app up with Jobs')
+    if (run_at or key or self.policy.rate) and not runner_now():
+        raise ValueError("delay, at, key and a task's rate need a job store: set the app up with Jobs")
     job = Job(self, json.loads(enc))
     job.args_json,job.run_at,job.key = enc,run_at,key  # a store writes the text it was checked as
     if job.runner: job = job.runner.add(job) or job  # with a `key`, the job that already has it

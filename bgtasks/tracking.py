@@ -289,6 +289,7 @@ class Workers:
          self.tasks,self.running,self.stopping) = None,None,None,[],{},False
         # see "Claims"
         self.me,self.keeper,self.poked,self.seen,self.more,self.siblings = None,None,None,{},False,0
+        self.rate_wake = 0.  # when the keeper is next poked for a job a rate held back
         self.recovered,self.stopped,self.idle_warned,self.batch = None,None,False,None
 
     def __repr__(self):
@@ -616,7 +617,8 @@ def add(self:Workers, job:Job, created:list|None) -> Job:
     ("Store a new job and queue it for these workers; `created` is the list of the request's new "
      "jobs, if in a request")
     # claimed as it is stored (`None`: free for any); a job with `per` is left to the claims, which count its key
-    if (not job.run_at or job.run_at<=time.time()) and not job.task.policy.per: job.worker = self.me
+    if (not job.run_at or job.run_at<=time.time()) and not (job.task.policy.per or job.task.policy.rate):
+        job.worker = self.me
     if not self.loop and not self.idle_warned: self._warn_idle(job)
     if job.key is not None and (got:=self._add_keyed(job)) is not job: return got
     self.jobs.live[job.id] = job
@@ -749,12 +751,19 @@ def _feed(self:Workers) -> int:
     if not self.me or self.stopping or room<=0: return 0
     if not self.store.has_free(): self.more = False; return 0
     rs = self.store.claim(self.me, room)
+    self.more = len(rs)==room  # there may be more: claim again as soon as there is room
+    idle = self.n-len(self.running)-len(self.queue)-len(rs)  # a rated job is claimed only for an idle worker
+    if idle>0 and hasattr(self.store, 'claim_rated'):
+        more,wake = self.store.claim_rated(self.me, idle)
+        rs += more
+        if wake and not (now:=time.time())<self.rate_wake<=wake:  # one poke for the next start a rate allows
+            self.rate_wake = wake
+            self.later(max(0., wake-now), self.poke)
     for r in rs:
         job = self.jobs._load(r)
         job.state,job.worker,job.run_at = 'queued',self.me,r.run_at
         if r.flow: job.args = r.args  # a group's last step gets the members' outcomes as it is let go
         self.queue.put_nowait(job)
-    self.more = len(rs)==room  # there may be more: claim again as soon as there is room
     return len(rs)
 
 @patch

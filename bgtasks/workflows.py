@@ -178,7 +178,7 @@ def _start(kind:str, steps:list, on_error:str='stop', then:Job=None) -> Flow:
     if then: then.args_json = json.dumps(then.args)
     # claimed as stored, as `Workers.add` does; a chain's later steps too, so that this process can
     # run each at once after the one before (`Workers._next_step`); a process that dies lets them go
-    for j in everything: j.worker = w.me if (j.run_at<WAITING or kind=='chain') and not j.task.policy.per else None
+    for j in everything: j.worker = w.me if (j.run_at<WAITING or kind=='chain') and not (j.task.policy.per or j.task.policy.rate) else None
     for a,b in zip(steps, steps[1:]): a.next = b
     _store_flow(jobs, row, everything)
     return Flow(jobs, fid, kind, steps, then)
