@@ -45,6 +45,12 @@ SCHEMA = '''create table if not exists jobs (
   flow text, step integer,  -- its chain or group, and its place in it ("Durable workflows")
   rkey text);  -- with a `rate`: what it counts (`rate_key`)
 create table if not exists rates (key text primary key, starts text not null);  -- JSON: recent starts per rate key
+create table if not exists flows (  -- chains and groups, one row each ("Durable workflows")
+  id text primary key, kind text not null,  -- 'chain' or 'group'
+  on_error text not null default 'stop',    -- a chain's: 'stop' skips the rest after a failure, 'continue' runs them
+  owner text, created text not null,
+  total integer not null, done integer not null default 0, failed integer not null default 0,  -- steps, ended, not succeeded
+  finished text, then_id text);  -- when its last step ended; a group's `then` step
 create table if not exists workers (  -- processes that hold claims, with their heartbeats
   id text primary key, host text not null, pid integer not null, pstart text,
   beat integer not null default 0, started real not null);
@@ -176,9 +182,10 @@ def delete(self:JobStore, job):
 @patch
 def find(self:JobStore, owner:str=None, state:str=None, limit:int=50,
          task:str=None, # Only jobs of this task
-         before:tuple=None) -> list: # Cursor: `(created, id)` of the previous page's last job
+         before:tuple=None, # Cursor: `(created, id)` of the previous page's last job
+         alone:bool=False) -> list: # Only jobs outside workflows
     "Jobs, newest first, optionally only `owner`'s, in `state`, of `task`, older than `before`"
-    w,a = [],[]
+    w,a = (['flow is null'] if alone else []),[]
     for col,v in (('owner',owner), ('state',state), ('task',task)):
         if v is not None: w,a = w+[f'{col}=?'],a+[v]
     if before: w,a = w+['(created, id) < (?, ?)'],a+list(before)  # a cursor, never an offset
@@ -212,6 +219,42 @@ def unfinished(self:JobStore) -> list:
     with self.lock:
         rs = self.db.q("select * from jobs where state in ('queued','running') order by created")
     return [_record(r) for r in rs]
+
+# %% ../nbs/03_store.ipynb #stflw02
+def _flow_record(r:dict) -> AttrDict:
+    "A stored workflow, with its `state`: running until every step, and a group's `then` step, has ended"
+    r = AttrDict(r)
+    r.state = ('running' if r.done<r.total or r.then_state in LIVE else
+               'failed' if r.failed or r.then_state not in (None, 'succeeded') else 'succeeded')
+    return r
+
+# a workflow, its `then` step's state, and its first step's task (to name it by)
+_FLOW = ("select f.*, (select state from jobs where id=f.then_id) then_state, "
+         "(select task from jobs where flow=f.id and step>=0 order by step limit 1) task from flows f")
+
+@patch
+def flow(self:JobStore, id:str) -> AttrDict|None:
+    "Workflow `id`, with its `state` and its `then` step's (`then_state`), or `None`"
+    with self.lock: rs = self.db.q(_FLOW+' where id=?', [id])
+    return _flow_record(rs[0]) if rs else None
+
+@patch
+def members(self:JobStore, flow:str, limit:int=-1) -> list:
+    "The jobs of workflow `flow`, in order: a group's `then` step first (its step is -1), then the steps"
+    with self.lock: rs = self.db.q('select * from jobs where flow=? order by step limit ?', [flow, limit])
+    return [_record(r) for r in rs]
+
+@patch
+def page(self:JobStore, owner:str=None, state:str=None, limit:int=50, before:tuple=None) -> list:
+    "A dashboard's page, newest first: the jobs outside workflows, and each workflow as one record (with its `kind`)"
+    jobs = self.find(owner, state, limit, before=before, alone=True)
+    w,a = [],[]
+    if owner is not None: w,a = ['owner=?'],[owner]
+    if before: w,a = w+['(created, id) < (?, ?)'],a+list(before)
+    where = f" where {' and '.join(w)}" if w else ''
+    with self.lock: fs = self.db.q(_FLOW+where+' order by created desc, id desc limit ?', [*a, limit])
+    fs = [f for f in map(_flow_record, fs) if state is None or f.state==state]  # a workflow's state is worked out
+    return sorted([*jobs, *fs], key=lambda r: (r.created, r.id), reverse=True)[:limit]
 
 # %% ../nbs/03_store.ipynb #sp0proto
 @runtime_checkable

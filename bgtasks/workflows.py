@@ -11,7 +11,7 @@ __all__ = ['FLOWS', 'Flow', 'chain', 'group', 'store_figures', 'JobsCollector', 
 import asyncio, inspect, json, logging, threading, time
 from fastcore.basics import AttrDict, patch
 from .task import Job, Task, new_id, owner_id, runner_now, _now
-from .store import JobStore, LIVE, WAITING, _record
+from .store import JobStore, WAITING
 from .tracking import Jobs, current_jobs, jobs_log
 
 
@@ -25,13 +25,7 @@ _SUMMARY = ("json_object('id', f.id, 'total', f.total, 'succeeded', f.total-f.fa
             "json((select json_group_array(json(coalesce(result, 'null'))) from "
             "(select result from jobs where flow=f.id and step>=0 order by step))))")
 
-FLOWS = f'''create table if not exists flows (  -- chains and groups, one row each
-  id text primary key, kind text not null,  -- 'chain' or 'group'
-  on_error text not null default 'stop',    -- a chain's: 'stop' skips the rest after a failure, 'continue' runs them
-  owner text, created text not null,
-  total integer not null, done integer not null default 0, failed integer not null default 0,  -- steps
-  finished text, then_id text);  -- when its last step ended; a group's `then` step
-create trigger if not exists flow_step after update of state on jobs
+FLOWS = f'''create trigger if not exists flow_step after update of state on jobs
 when new.flow is not null and new.step>=0 and new.state in {_ENDED_SQL} and old.state in ('queued','running')
 begin
   update flows set done=done+1, failed=failed+(new.state!='succeeded'),
@@ -60,7 +54,7 @@ end;'''
 # %% ../nbs/03c_workflows.ipynb #wf4store
 @patch
 def _flows(self:JobStore):
-    "Make the `flows` table and its triggers in this store's file, once"
+    "Make the triggers of workflows in this store's file, once"
     if not getattr(self, 'flows_made', False):
         with self.lock: self.db.conn.execute(FLOWS)
         self.flows_made = True
@@ -70,24 +64,6 @@ def add_flow(self:JobStore, flow:dict, jobs:list):
     "Store workflow `flow` (a row of `flows`) and its `jobs`, all in one transaction"
     self._flows()
     self.write(new=jobs, flows=[flow])
-
-@patch
-def flow(self:JobStore, id:str) -> AttrDict|None:
-    "Workflow `id`'s record, with its `state` and its `then` step's, or `None`"
-    self._flows()
-    with self.lock: rs = self.db.q("select f.*, (select state from jobs where id=f.then_id) then_state "
-                                   "from flows f where id=?", [id])
-    if not rs: return None
-    r = AttrDict(rs[0])
-    r.state = ('running' if r.done<r.total or r.then_state in LIVE else
-               'failed' if r.failed or r.then_state not in (None, 'succeeded') else 'succeeded')
-    return r
-
-@patch
-def members(self:JobStore, flow:str) -> list:
-    "The jobs of workflow `flow`, in order (a group's `then` step first: its step is -1)"
-    with self.lock: rs = self.db.q('select * from jobs where flow=? order by step', [flow])
-    return [_record(r) for r in rs]
 
 
 # %% ../nbs/03c_workflows.ipynb #wf4fr
