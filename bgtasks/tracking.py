@@ -570,7 +570,7 @@ def _done(self:Workers, batch:dict):
         if new and not getattr(job, 'held', False): self._hand_over(job)  # `add` says if a request holds it
         if job.state in ENDED:
             job._end()
-            if job.flow and self._next_step(job): continue
+            if job.flow and (self._next_step(job) or self._fan_in(job)): continue
             # the next job of its key may be claimed now, or the next step of its workflow
             if job.task.policy.per or job.flow: self.poke()
 
@@ -583,6 +583,21 @@ def _next_step(self:Workers, job:Job) -> bool:
     if not (nxt.worker==job.worker==self.me): return False
     nxt.run_at = 0.
     self._hand_over(nxt)
+    return True
+
+@patch
+def _fan_in(self:Workers, job:Job) -> bool:
+    ("After a group's member `job` ended here: `True` if the group is not over as far as this process "
+     "has seen, or if it is and its `then` step was let go to this process, which queues it")
+    if (f:=getattr(job, 'fanin', None)) is None or not self.me: return False
+    left,then = f
+    left[0] -= 1
+    if left[0]>0: return True  # nothing for the keeper yet
+    if then.state!='queued' or then.worker!=self.me: return False
+    r = self.store.get(then.id)  # let go by the write that ended the last member, with the members' outcomes?
+    if not r or r.state!='queued' or r.run_at>=WAITING or r.worker!=self.me: return False
+    then.args,then.run_at = r.args,0.
+    self._hand_over(then)
     return True
 
 @patch

@@ -30,19 +30,27 @@ when new.flow is not null and new.step>=0 and new.state in {_ENDED_SQL} and old.
 begin
   update flows set done=done+1, failed=failed+(new.state!='succeeded'),
     finished=case when done+1>=total then {_NOW} end where id=new.flow;
-  -- a chain: the next step's turn, or, when a failure stops the chain, it is skipped (which fires this again);
+  -- a group: once every member has ended, its `then` step's turn, with their outcomes; it stays with
+  -- the process that ran every member, which queues it at once, else it goes free
+  -- (`json()` around each subquery: a value read from one is text, until `json()` says it is JSON)
+  update jobs set run_at=0, args=json_set(args, '$.group', json((select {_SUMMARY} from flows f where f.id=new.flow))),
+    worker=case when worker=new.worker and not exists (select 1 from jobs m where m.flow=new.flow and m.step>=0
+                                                       and m.worker is not new.worker) then worker end
+    where id=(select then_id from flows where id=new.flow and done>=total) and state='queued' and run_at>={WAITING};
+end;
+create trigger if not exists flow_chain after update of state on jobs
+when new.flow is not null and new.step>=0 and new.state in {_ENDED_SQL} and old.state in ('queued','running')
+  and (select kind from flows where id=new.flow)='chain'
+begin
+  -- the next step's turn, or, when a failure stops the chain, it is skipped (which fires these again);
   -- a next step held by the process that ran this one stays with it, which queues it at once
   update jobs set run_at=0, worker=case when new.state='succeeded' and worker=new.worker then worker end
     where flow=new.flow and step=new.step+1 and state='queued'
-    and (select kind='chain' and (new.state='succeeded' or on_error='continue') from flows where id=new.flow);
+    and (new.state='succeeded' or (select on_error from flows where id=new.flow)='continue');
   update jobs set state='cancelled', finished={_NOW}, run_at=0,
     error=case when new.error like 'skipped:%' then new.error else 'skipped: '||new.task||' '||new.state end
     where flow=new.flow and step=new.step+1 and state='queued' and new.state!='succeeded'
-    and (select kind='chain' and on_error='stop' from flows where id=new.flow);
-  -- a group: once every member has ended, its `then` step's turn, with their outcomes
-  -- (`json()` around each subquery: a value read from one is text, until `json()` says it is JSON)
-  update jobs set run_at=0, args=json_set(args, '$.group', json((select {_SUMMARY} from flows f where f.id=new.flow)))
-    where id=(select then_id from flows where id=new.flow and done>=total) and state='queued' and run_at>={WAITING};
+    and (select on_error from flows where id=new.flow)='stop';
 end;
 create trigger if not exists flow_back after update of state on jobs  -- a step retried by hand
 when new.flow is not null and new.step>=0 and new.state in ('queued','running') and old.state in {_ENDED_SQL}
@@ -154,8 +162,11 @@ def _start(kind:str, steps:list, on_error:str='stop', then:Job=None) -> Flow:
     if then: then.args_json = json.dumps(then.args)
     # claimed as stored, as `Workers.add` does; a chain's later steps too, so that this process can
     # run each at once after the one before (`Workers._next_step`); a process that dies lets them go
-    for j in everything: j.worker = w.me if (j.run_at<WAITING or kind=='chain') and not (j.task.policy.per or j.task.policy.rate) else None
+    for j in everything: j.worker = w.me if not (j.task.policy.per or j.task.policy.rate) else None
     for a,b in zip(steps, steps[1:]): a.next = b
+    if then and steps:  # a countdown of the members this process has seen end, and the step after them
+        left = [len(steps)]
+        for j in steps: j.fanin = (left, then)
     _store_flow(jobs, row, everything)
     return Flow(jobs, fid, kind, steps, then)
 
