@@ -6,8 +6,8 @@ Docs: https://bgtasks.github.io/bgtasks/slow_api.html.md"""
 
 # %% auto #0
 __all__ = ['settings', 'slow_service', 'ServiceError', 'http', 'close_http', 'Settings', 'call_slow', 'dashboard',
-           'FailingSwitch', 'User', 'users_table', 'add_users', 'update_users', 'uploads_dir', 'import_csv',
-           'send_email', 'demo_app', 'main']
+           'FailingSwitch', 'User', 'users_table', 'add_users', 'update_users', 'update_batch', 'users_updated',
+           'update_all', 'uploads_dir', 'import_csv', 'send_email', 'demo_app', 'main']
 
 # %% ../nbs/05_slow_api.ipynb #09b14d8c
 import asyncio, csv, os, random, secrets, smtplib, tempfile, time
@@ -24,7 +24,8 @@ from starlette.routing import Mount
 from .servers import serve_thread
 from .task import task, owner_id
 from .tracking import Jobs
-from .ui import JobStatus, JobCounts
+from .ui import FlowStatus, JobStatus, JobCounts
+from .workflows import Flow, group
 
 # %% ../nbs/05_slow_api.ipynb #0eff9f77
 def slow_service(delay:float=None, # Seconds each call stalls (default: $BGTASKS_SLOW_DELAY, else 3)
@@ -118,8 +119,10 @@ def dashboard(service_url:str, # Base URL of the slow service
     @rt('/job_list')
     def job_list():
         owner = owner_id() or ''
-        return Div(JobCounts(jobs.counts(owner)),
-                   *[JobStatus(r, jobs.prefix, jobs.poll) for r in jobs.find(owner, limit=20)],
+        jobs._fresh()
+        return Div(JobCounts(jobs.counts(owner)),  # a group is one row
+                   *[(FlowStatus if r.get('kind') else JobStatus)(r, jobs.prefix, jobs.poll)
+                     for r in jobs.store.page(owner, limit=20)],
                    id='job-list', hx_get='/job_list', hx_trigger='every 2s', hx_swap='outerHTML')
 
     @rt('/')
@@ -129,7 +132,7 @@ def dashboard(service_url:str, # Base URL of the slow service
               'its status below updates itself until the job has ended.'),
             Style(_DEMO_CSS),
             Div(Button('Call the slow service', hx_post='/submit', hx_target='#latest'),
-                Button('Update all users', hx_post='/update_users', hx_target='#latest'),
+                Button('Update all users', hx_post='/update_all', hx_target='#latest'),
                 Form(Input(type='file', name='file', accept='.csv', aria_label='CSV file'),
                      Button('Import CSV'),
                      hx_post='/upload', hx_target='#latest', hx_encoding='multipart/form-data'),
@@ -171,11 +174,8 @@ def add_users(users, n:int=1000):
     users.insert_all([dict(email=f'user{i:04}@example.com', account_updated=0.)
                       for i in range(have, n)])
 
-@task(timeout=3600)
-async def update_users(db:str, concurrency:int, job):
-    "Call the slow service once per user, `concurrency` at a time, recording progress per user"
-    users = users_table(db)
-    emails = [u.email for u in users()]
+async def _update_each(users, emails:list, concurrency:int, job) -> int:
+    "Call the slow service once per user in `emails`, `concurrency` at a time, with progress per user; return the failures"
     lim,n,failed = anyio.CapacityLimiter(concurrency),len(emails),0
     job.progress(0, n, 'starting')
     async def one(email):
@@ -190,7 +190,14 @@ async def update_users(db:str, concurrency:int, job):
         job.progress(job.done+1, n, email)
     async with anyio.create_task_group() as tg:
         for e in emails: tg.start_soon(one, e)
-    return {'users': n, 'failed': failed}
+    return failed
+
+@task(timeout=3600)
+async def update_users(db:str, concurrency:int, job):
+    "Call the slow service once per user, `concurrency` at a time, recording progress per user"
+    users = users_table(db)
+    emails = [u.email for u in users()]
+    return {'users': len(emails), 'failed': await _update_each(users, emails, concurrency, job)}
 
 # %% ../nbs/05_slow_api.ipynb #44cf9985
 def _user_routes(app, rt, jobs):
@@ -199,6 +206,12 @@ def _user_routes(app, rt, jobs):
 
     @app.post('/update_users')
     def start_update(concurrency:int=40): return _fragment(jobs, update_users.bg(db, concurrency))
+
+    @app.post('/update_all')  # the dashboard's button: the same work as a group (see "As a group")
+    def start_group(concurrency:int=40):
+        f = update_all(db, concurrency, jobs.workers.n)
+        jobs._fresh()  # stored before this answer reads it back
+        return FlowStatus(jobs.store.flow(f.id), jobs.prefix, jobs.poll)
 
     @app.post('/upload')
     async def upload(file:UploadFile):
@@ -209,6 +222,28 @@ def _user_routes(app, rt, jobs):
     @rt('/notify_me')
     def notify_me(to:str):
         return _fragment(jobs, send_email.bg(to, 'Your report is ready', 'See the dashboard.'))
+
+# %% ../nbs/05_slow_api.ipynb #slgr002
+@task(timeout=3600)
+async def update_batch(db:str, emails:list, concurrency:int, job):
+    "One batch of a group: the users in `emails`, `concurrency` calls at a time"
+    return {'users': len(emails), 'failed': await _update_each(users_table(db), emails, concurrency, job)}
+
+@task
+def users_updated(group:dict):
+    "The group's last step: how many users the batches updated, how many calls failed, and how many batches"
+    done = [r for r in group['results'] if r]
+    return {'users': sum(r['users'] for r in done), 'failed': sum(r['failed'] for r in done),
+            'batches failed': len(group['failed'])}
+
+def update_all(db:str, # The SQLite file with the users (and the jobs)
+               concurrency:int=40, # Calls in flight across the running batches
+               workers:int=4) -> Flow: # The workers that run the batches
+    "Update every user as a group of `2*workers` batches, with `users_updated` at the end"
+    emails = [u.email for u in users_table(db)()]
+    size,per = max(1, -(-len(emails)//(2*workers))),max(1, concurrency//workers)
+    return group([update_batch.step(db, emails[i:i+size], per) for i in range(0, len(emails), size)],
+                 then=users_updated)
 
 # %% ../nbs/05_slow_api.ipynb #d162cd81
 def uploads_dir(db) -> Path:

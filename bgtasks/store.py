@@ -228,9 +228,11 @@ def _flow_record(r:dict) -> AttrDict:
                'failed' if r.failed or r.then_state not in (None, 'succeeded') else 'succeeded')
     return r
 
-# a workflow, its `then` step's state, and its first step's task (to name it by)
+# a workflow, its `then` step's state, its first step's task (to name it by), and its steps' progress added up
 _FLOW = ("select f.*, (select state from jobs where id=f.then_id) then_state, "
-         "(select task from jobs where flow=f.id and step>=0 order by step limit 1) task from flows f")
+         "(select task from jobs where flow=f.id and step>=0 order by step limit 1) task, "
+         "(select sum(done) from jobs where flow=f.id and step>=0) items_done, "
+         "(select sum(total) from jobs where flow=f.id and step>=0) items_total from flows f")
 
 @patch
 def flow(self:JobStore, id:str) -> AttrDict|None:

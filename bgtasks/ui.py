@@ -198,7 +198,8 @@ def Dashboard(jobs, owner=None, # The session whose jobs to show (`None`: all, f
 # %% ../nbs/04_progress_ui.ipynb #uifl002
 def _flow_line(rec) -> str:
     ended = f'{rec.done} of {rec.total} ended' + (f', {rec.failed} did not succeed' if rec.failed else '')
-    return ended + (f' · then: {rec.then_state}' if rec.then_id else '')
+    items = f" · {rec.items_done} of {rec.items_total} items" if rec.get('items_total') else ''
+    return ended + items + (f' · then: {rec.then_state}' if rec.then_id else '')
 
 def FlowSummary(rec, # A stored workflow (from `JobStore.flow`)
                 prefix:str='/jobs', poll:str|None='1s'):
@@ -207,6 +208,7 @@ def FlowSummary(rec, # A stored workflow (from `JobStore.flow`)
           if rec.state=='running' and poll else {})
     return Span(Strong(A(f"{rec.kind} · {rec.task or 'no steps'}", href=f'{prefix}/flows/{rec.id}')),
                 Span(rec.state, cls=f'bgtasks-state bgtasks-{rec.state}'),
+                Progress(value=rec.get('items_done') or 0, max=rec.items_total) if rec.get('items_total') else
                 Progress(value=rec.done, max=rec.total or 1), Small(_flow_line(rec), cls='bgtasks-message'),
                 id=f'flowsum-{rec.id}', cls='bgtasks-flowsum', data_state=rec.state, **hx)
 
