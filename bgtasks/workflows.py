@@ -51,11 +51,6 @@ begin
     error=case when new.error like 'skipped:%' then new.error else 'skipped: '||new.task||' '||new.state end
     where flow=new.flow and step=new.step+1 and state='queued' and new.state!='succeeded'
     and (select on_error from flows where id=new.flow)='stop';
-end;
-create trigger if not exists flow_back after update of state on jobs  -- a step retried by hand
-when new.flow is not null and new.step>=0 and new.state in ('queued','running') and old.state in {_ENDED_SQL}
-begin
-  update flows set done=done-1, failed=failed-(old.state!='succeeded'), finished=null where id=new.flow;
 end;'''
 
 
