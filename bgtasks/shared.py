@@ -92,7 +92,11 @@ def purge(self:JobStore, now:float=None, batch:int=500) -> int:
             k = self.db.conn.changes()
             if k: self.commits += 1
         n += k
-        if k<batch: return n
+        if k<batch: break
+    with self.lock:  # and the workflows that have ended and have no job left ("Durable workflows")
+        self.db.execute('delete from flows where finished is not null '
+                        'and not exists (select 1 from jobs where jobs.flow=flows.id)')
+    return n
 
 @patch
 def purge(self:Jobs, now:float=None) -> int:

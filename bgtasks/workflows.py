@@ -151,8 +151,9 @@ def _start(kind:str, steps:list, on_error:str='stop', then:Job=None) -> Flow:
         else: then.args = {**then.args, 'group': dict(id=fid, total=0, succeeded=0, failed=[], results=[])}  # its turn at once
         for f in jobs.adding: f(then)
     owner = (steps or [then])[0].owner if (steps or then) else owner_id(create=True)
-    row = dict(id=fid, kind=kind, on_error=on_error, owner=owner, created=_now().isoformat(),
-               total=len(steps), then_id=then and then.id)
+    now = _now().isoformat()
+    row = dict(id=fid, kind=kind, on_error=on_error, owner=owner, created=now, total=len(steps),
+               then_id=then and then.id, finished=None if steps else now)  # no steps: over as it starts
     everything = [*steps, *([then] if then else [])]
     if then: then.args_json = json.dumps(then.args)
     # claimed as stored, as `Workers.add` does; a chain's later steps too, so that this process can
