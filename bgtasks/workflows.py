@@ -85,7 +85,9 @@ class Flow:
     "A chain or a group, stored as one record with its jobs: read its progress, wait for its end"
     def __init__(self, runner, id:str, kind:str, steps:list, then:Job=None):
         self.runner,self.id,self.kind,self.jobs,self.then = runner,id,kind,steps,then
-    def __repr__(self): return f'Flow({self.kind}, {len(self.jobs)} step(s), id=…{self.id[-6:]})'
+    def __repr__(self):
+        s = [f'{n}: {o}' for n,o in self.steps]
+        return f"Flow({self.kind} …{self.id[-6:]}: {', '.join(s[:4])}{f', and {len(s)-4} more' if len(s)>4 else ''})"
 
     def record(self) -> AttrDict:
         "The stored record: `total`, `done`, `failed`, `state` (running, succeeded or failed), `then_state`"
