@@ -30,13 +30,17 @@ when new.flow is not null and new.step>=0 and new.state in {_ENDED_SQL} and old.
 begin
   update flows set done=done+1, failed=failed+(new.state!='succeeded'),
     finished=case when done+1>=total then {_NOW} end where id=new.flow;
-  -- a group: once every member has ended, its `then` step's turn, with their outcomes; it stays with
-  -- the process that ran every member, which queues it at once, else it goes free
+end;
+create trigger if not exists flow_fanin after update of done on flows
+when new.done>=new.total and new.then_id is not null
+begin
+  -- a group's last member has ended: its `then` step's turn, with their outcomes; it stays with the process
+  -- that holds it if that process ran every member, which queues it at once, else it goes free
   -- (`json()` around each subquery: a value read from one is text, until `json()` says it is JSON)
-  update jobs set run_at=0, args=json_set(args, '$.group', json((select {_SUMMARY} from flows f where f.id=new.flow))),
-    worker=case when worker=new.worker and not exists (select 1 from jobs m where m.flow=new.flow and m.step>=0
-                                                       and m.worker is not new.worker) then worker end
-    where id=(select then_id from flows where id=new.flow and done>=total) and state='queued' and run_at>={WAITING};
+  update jobs set run_at=0, args=json_set(args, '$.group', json((select {_SUMMARY} from flows f where f.id=new.id))),
+    worker=case when not exists (select 1 from jobs m where m.flow=new.id and m.step>=0
+                                 and m.worker is not jobs.worker) then worker end
+    where id=new.then_id and state='queued' and run_at>={WAITING};
 end;
 create trigger if not exists flow_chain after update of state on jobs
 when new.flow is not null and new.step>=0 and new.state in {_ENDED_SQL} and old.state in ('queued','running')
