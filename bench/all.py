@@ -9,12 +9,14 @@ a timeout after which its process group is killed), and collects the JSON each w
    `sustained` rates (requests / (load seconds + seconds to drain the jobs still queued)), wrk's own rate ratio beside it.
 3. `peers.py`: durable no-op jobs/s, CPU µs per job and peak RSS per process for bgtasks and its peers.
 4. `page_p99.py` (lesson 02): a page's p99 while 1000 CPU-bound `def` jobs of 5 ms run in threads, and in processes.
+5. `workflows.py` (lesson 03c): 3000 three-step chains against 3000 plain jobs, and a group of 1000 with a fan-in
+   against 1000 plain jobs.
 Their own defaults are kept except for the rounds (`--rounds`, default 3 each; `--quick`: 1 each). The JSON of each
 goes to a temporary directory (enqueue_rate.py writes next to itself, so a copy of it is run there) so that the
 committed bench/*results*.json stay as they are; all of it, with the table, machine, date and the wall time of each
 part, goes to bench/all_results.json. A part that fails or times out gets a row saying so, and the others still run.
 
-Rerun: python bench/all.py [--quick] [--rounds 3] [--only fanout,enqueue_fasthtml,enqueue_fastapi,peers,page_p99]
+Rerun: python bench/all.py [--quick] [--rounds 3] [--only fanout,enqueue_fasthtml,enqueue_fastapi,peers,page_p99,workflows]
 """
 import argparse, json, os, platform, shutil, signal, subprocess, sys, tempfile, threading, time
 from datetime import datetime, timezone
@@ -28,7 +30,8 @@ PARTS = dict(
     enqueue_fasthtml=('enqueue_rate.py', ['--framework', 'fasthtml'], 'results.json', 600),
     enqueue_fastapi=('enqueue_rate.py', ['--framework', 'fastapi'], 'results_fastapi.json', 600),
     peers=('peers.py', [], 'peers.json', 1500),
-    page_p99=('page_p99.py', [], 'page_p99.json', 300))
+    page_p99=('page_p99.py', [], 'page_p99.json', 300),
+    workflows=('workflows.py', [], 'workflows.json', 300))
 
 def killpg(pid):
     "Kill the process group `pid` (a part and what it started in its session), if it is still there"
@@ -118,6 +121,17 @@ def rows(parts) -> list:
                             ('process', f"{s['jobs']} def jobs, process=True")):
                 out.append((f"page p99 ({s['jobs']} jobs of {s['ms']:g} ms CPU)", label, f"{r['p99_ms'][k]:.1f} ms",
                             f"{r['vs_idle'][k]:.1f}x idle{note}"))
+    if (p:=parts.get('workflows')):
+        if 'json' not in p: failed('workflows', p)
+        else:
+            j = p['json']
+            m = j['seconds']
+            out.append(('durable workflows (4 workers)', f"{j['chains']} three-step chains",
+                        f"{m['chains']:.3f} s against {m['plain_c']:.3f} s for {j['chains']} jobs",
+                        f"{j['chain_per_job']:.2f}x per chain (goal 3.3x)"))
+            out.append(('durable workflows (4 workers)', f"a group of {j['members']} with a fan-in",
+                        f"{m['group']:.3f} s against {m['plain_g']:.3f} s for {j['members']} jobs",
+                        f"{j['group_per_plain']:.2f}x (goal 1.1x)"))
     return out
 
 def git(*a):

@@ -9,7 +9,7 @@ Reports, in one run (results go to bench/workflows_results.json):
 Each case runs in a fresh process on a fresh file; the cases alternate within a round, and each figure is the median
 of `--rounds` rounds.
 
-Rerun: python bench/workflows.py [--chains 3000] [--members 1000] [--rounds 5]
+Rerun: python bench/workflows.py [--chains 3000] [--members 1000] [--rounds 5] [--out FILE]
 """
 import argparse, json, os, platform, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -60,6 +60,7 @@ def main():
     ap.add_argument('--chains', type=int, default=3000)
     ap.add_argument('--members', type=int, default=1000)
     ap.add_argument('--rounds', type=int, default=5)
+    ap.add_argument('--out', default=str(Path(__file__).with_name('workflows_results.json')))
     a = ap.parse_args()
     cases = dict(plain_c=('plain', a.chains), chains=('chains', a.chains), plain_g=('plain', a.members), group=('group', a.members))
     t = {k: [] for k in cases}
@@ -74,6 +75,6 @@ def main():
           f"{res['chain_per_job']:.2f}x per chain (goal <= 3.3x)")
     print(f"a group of {a.members} with a fan-in {m['group']:.3f}s against {a.members} jobs {m['plain_g']:.3f}s: "
           f"{res['group_per_plain']:.2f}x (goal <= 1.1x)")
-    Path(__file__).with_name('workflows_results.json').write_text(json.dumps(res, indent=1)+'\n')
+    Path(a.out).write_text(json.dumps(res, indent=1)+'\n')
 
 if __name__=='__main__': main()
