@@ -93,9 +93,10 @@ def purge(self:JobStore, now:float=None, batch:int=500) -> int:
             if k: self.commits += 1
         n += k
         if k<batch: break
-    with self.lock:  # and the workflows that have ended and have no job left ("Durable workflows")
+    with self.lock:  # the workflows that have ended and have no job left, and rates' counts past any window
         self.db.execute('delete from flows where finished is not null '
                         'and not exists (select 1 from jobs where jobs.flow=flows.id)')
+        self.db.execute("delete from rates where json_extract(starts, '$[#-1]')<?", [now-3600])
     return n
 
 @patch
