@@ -10,7 +10,7 @@ __all__ = ['FLOWS', 'Flow', 'chain', 'group', 'store_figures', 'JobsCollector', 
 # %% ../nbs/03c_workflows.ipynb #wf4imp
 import asyncio, inspect, json, logging, threading, time
 from fastcore.basics import AttrDict, patch
-from .task import Job, Task, new_id, owner_id, runner_now, _now
+from .task import ENDED, Job, Task, new_id, owner_id, runner_now, _now
 from .store import JobStore, WAITING
 from .tracking import Jobs, current_jobs, jobs_log
 
@@ -113,10 +113,11 @@ class Flow:
         return await asyncio.to_thread(self.wait, timeout)
 
     def refresh(self):
-        "Copy each step's stored state, result and error onto its `Job`"
+        "Copy the stored outcome of each step that has ended (in any process) onto its `Job`"
         by = {j.id: j for j in (*self.jobs, *([self.then] if self.then else []))}
         for r in self.runner.store.members(self.id):
-            if (j:=by.get(r.id)): j.state,j.result,j.error,j.args,j.attempts = r.state,r.result,r.error,r.args,r.attempts
+            if r.state in ENDED and (j:=by.get(r.id)):  # a live one is this process's to change
+                j.state,j.result,j.error,j.args,j.attempts = r.state,r.result,r.error,r.args,r.attempts
         return self
 
     @property
@@ -215,7 +216,6 @@ def group(steps, # Jobs made with `task.step(...)`, run side by side
 from datetime import datetime, timezone
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from .task import ENDED
 
 
 # %% ../nbs/03c_workflows.ipynb #wf1col
