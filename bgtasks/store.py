@@ -429,6 +429,9 @@ def claim_rated(self:JobStore, me:str, n:int) -> tuple:
     rated = {k:t.policy for k,t in registry.items() if t.policy.rate}
     if not rated or n<=0: return [],None
     now,ts = time.time(),','.join('?'*len(rated))
+    with self.lock:  # a read first: most claims find none, and need not lock the file for writing
+        if not self.db.q(f"select 1 from jobs indexed by jobs_rfree where {_FREE} and rkey is not null limit 1", [now]):
+            return [],None
     with _immediate(self) as db:  # at most `n` of each key, in order
         rs = db.q("select id, task, rkey from (select id, task, rkey, run_at, rowid r, row_number() over "
                   "(partition by rkey order by run_at, rowid) k from jobs indexed by jobs_rfree "
