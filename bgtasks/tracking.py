@@ -570,9 +570,9 @@ def _done(self:Workers, batch:dict):
         if new and not getattr(job, 'held', False): self._hand_over(job)  # `add` says if a request holds it
         if job.state in ENDED:
             job._end()
-            if job.flow and (self._next_step(job) or self._fan_in(job)): continue
+            queued = job.flow and (self._next_step(job) or self._fan_in(job))  # its workflow's next, here
             # the next job of its key may be claimed now, or the next step of its workflow
-            if job.task.policy.per or job.flow: self.poke()
+            if job.task.policy.per or (job.flow and not queued): self.poke()
 
 @patch
 def _next_step(self:Workers, job:Job) -> bool:
