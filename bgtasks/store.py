@@ -151,8 +151,10 @@ def write(self:JobStore, new=(), changed=(), chunk:int=500,
     with self.lock:
         # one statement is a transaction by itself
         with self.db.conn if len(parts)>1 or flows else nullcontext():
-            for f in flows: self.db.conn.execute(f"insert into flows ({','.join(f)}) values ({','.join('?'*len(f))})",
-                                                 list(f.values()))
+            for i in range(0, len(flows), chunk):  # rows made alike: one statement per `chunk` of them
+                p = flows[i:i+chunk]
+                self.db.conn.execute(f"insert into flows ({','.join(p[0])}) values "
+                                     + ','.join([f"({','.join('?'*len(p[0]))})"]*len(p)), [v for f in p for v in f.values()])
             for p in parts: self.db.conn.execute(_UPSERT.format(','.join([_ROW]*len(p))),
                                                  [v for r in p for v in r])
         self.writes,self.commits = self.writes+len(rows),self.commits+1

@@ -42,18 +42,26 @@ begin
                                  and m.worker is not jobs.worker) then worker end
     where id=new.then_id and state='queued' and run_at>={WAITING};
 end;
-create trigger if not exists flow_chain after update of state on jobs
-when new.flow is not null and new.step>=0 and new.state in {_ENDED_SQL} and old.state in ('queued','running')
+create trigger if not exists flow_next after update of state on jobs
+when new.flow is not null and new.step>=0 and new.state='succeeded' and old.state in ('queued','running')
   and (select kind from flows where id=new.flow)='chain'
 begin
-  -- the next step's turn, or, when a failure stops the chain, it is skipped (which fires these again);
-  -- a next step held by the process that ran this one stays with it, which queues it at once
-  update jobs set run_at=0, worker=case when new.state='succeeded' and worker=new.worker then worker end
-    where flow=new.flow and step=new.step+1 and state='queued'
-    and (new.state='succeeded' or (select on_error from flows where id=new.flow)='continue');
+  -- a chain's step succeeded: the next step's turn; held by the process that ran this one, it stays with it,
+  -- which queues it at once
+  update jobs set run_at=0, worker=case when worker=new.worker then worker end
+    where flow=new.flow and step=new.step+1 and state='queued';
+end;
+create trigger if not exists flow_stop after update of state on jobs
+when new.flow is not null and new.step>=0 and new.state in {_ENDED_SQL} and new.state!='succeeded'
+  and old.state in ('queued','running') and (select kind from flows where id=new.flow)='chain'
+begin
+  -- a chain's step did not succeed: with 'continue', the next step's turn, free for any process; with 'stop',
+  -- the next step is skipped (which fires this again, for the step after it)
+  update jobs set run_at=0, worker=null where flow=new.flow and step=new.step+1 and state='queued'
+    and (select on_error from flows where id=new.flow)='continue';
   update jobs set state='cancelled', finished={_NOW}, run_at=0,
     error=case when new.error like 'skipped:%' then new.error else 'skipped: '||new.task||' '||new.state end
-    where flow=new.flow and step=new.step+1 and state='queued' and new.state!='succeeded'
+    where flow=new.flow and step=new.step+1 and state='queued'
     and (select on_error from flows where id=new.flow)='stop';
 end;'''
 
