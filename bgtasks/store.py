@@ -142,12 +142,19 @@ _UPSERT = (f"insert into jobs ({','.join(COLUMNS)}) values {{}} on conflict(id) 
            + ','.join(f'{c}=excluded.{c}' for c in CHANGING))
 _ROW = f"({','.join('?'*len(COLUMNS))})"
 
+def _sizes(n:int, most:int=256) -> list:
+    "`n` split into powers of two of at most `most`: few statement texts, each short enough for apsw's cache"
+    out = []
+    while n: out.append(k:=min(most, 1<<(n.bit_length()-1))); n -= k
+    return out
+
 @patch
-def write(self:JobStore, new=(), changed=(), chunk:int=500,
+def write(self:JobStore, new=(), changed=(), chunk:int=256,
           flows=()): # Rows of the `flows` table, the workflows of `new` jobs ("Durable workflows")
     "Insert the `new` jobs and update the `changed` ones, all in one transaction"
     rows = [_values(j) for j in (*new, *changed)]
-    parts = [rows[i:i+chunk] for i in range(0, len(rows), chunk)]  # one statement per `chunk` jobs
+    parts,i = [],0
+    for k in _sizes(len(rows), chunk): parts.append(rows[i:i+k]); i += k  # one statement per part
     with self.lock:
         # one statement is a transaction by itself
         with self.db.conn if len(parts)>1 or flows else nullcontext():
