@@ -6,14 +6,13 @@ Docs: https://bgtasks.github.io/bgtasks/async.html.md"""
 
 # %% auto #0
 __all__ = ['POOL_NICE', 'CPU_BOUND', 'CPU_WINDOW', 'CPU_RUNS', 'parse_rate', 'Policy', 'process_pool', 'close_process_pool',
-           'queued_time', 'watched', 'limiter', 'limit_key', 'set_limit', 'retry_delay', 'RetryLater']
+           'queued_time', 'watched', 'call_here', 'limiter', 'limit_key', 'set_limit', 'retry_delay', 'RetryLater']
 
 # %% ../nbs/02_async.ipynb #951b08e9
 import asyncio, inspect, json, logging, multiprocessing, multiprocessing.util, os, random, threading, time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from functools import partial
 from weakref import WeakKeyDictionary
 import anyio, anyio.to_thread
 from fastcore.basics import patch
@@ -133,6 +132,11 @@ def _judge(t, wall:float, busy:float):
             "@task(process=True)", t.name, t.cpu_wall)
 
 # %% ../nbs/02_async.ipynb #8030ad46
+def call_here(job):
+    "Call a `def` job's function in this thread, `watched` for keeping the GIL"
+    args,kwargs = _bound(job)
+    return watched(job.task, job.task.fn, *args, **kwargs)
+
 @patch
 async def call(self:Policy, job):
     "Run the job's function once, on the loop, in a thread or in a process"
@@ -140,10 +144,10 @@ async def call(self:Policy, job):
     if self.process:
         fut = process_pool(job.task).submit(_run_in_child, job.task, job.args)
         return await asyncio.wrap_future(fut)
-    args,kwargs = _bound(job)
-    if inspect.iscoroutinefunction(fn): return await fn(*args, **kwargs)
-    return await anyio.to_thread.run_sync(partial(watched, job.task, fn, *args, **kwargs),
-                                          abandon_on_cancel=True)
+    if inspect.iscoroutinefunction(fn):
+        args,kwargs = _bound(job)
+        return await fn(*args, **kwargs)
+    return await anyio.to_thread.run_sync(call_here, job, abandon_on_cancel=True)
 
 # %% ../nbs/02_async.ipynb #a4c9b125
 class _Process: "The scope of jobs that run without a `Jobs`"

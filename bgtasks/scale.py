@@ -502,15 +502,13 @@ def _settle(self:RedisBackend, job:Job, *args):
 @patch
 def _attempt(self:RedisBackend, id:str):
     "One attempt at job `id`, its outcome recorded, a retryable failure handed back to Dramatiq"
-    if not (job:=self._begin(id)): return
-    try: res = json.dumps(_call(job), allow_nan=False)
-    except (Exception, TimeLimitExceeded) as e:
-        if isinstance(e, TimeLimitExceeded): e = TimeoutError()
-        again = will_retry(job.task.policy,
-                           CurrentMessage.get_current_message().options.get('retries', 0), e)
-        self._settle(job, None, e, again)
-        if again: raise dramatiq.Retry(f'{type(e).__name__}: {e}') from e
-    else: self._settle(job, res)
+    if not (job:=self._begin(id)): return  # claimed, and the attempt counted, in one script
+    res,e = job._call_body(_call, job, catch=(Exception, TimeLimitExceeded))  # as `Job.run` calls it
+    if e is None: return self._settle(job, res)
+    if isinstance(e, TimeLimitExceeded): e = TimeoutError()
+    again = will_retry(job.task.policy, CurrentMessage.get_current_message().options.get('retries', 0), e)
+    self._settle(job, None, e, again)
+    if again: raise dramatiq.Retry(f'{type(e).__name__}: {e}') from e
 
 @patch
 def run(self:RedisBackend, id:str, rest:list=(), on_error:str='stop'):
@@ -698,6 +696,13 @@ def worker_main(args=None):
     os.environ['BGTASKS_APP'] = a.app
     return dramatiq.cli.main(dramatiq.cli.make_argument_parser().parse_args(
         ['bgtasks.scale:_worker_app', '--processes', str(a.processes), '--threads', str(a.threads)]))
+
+@patch
+def work(self:RedisBackend, spec:str, processes:int=None, threads:int=None, db:str=None):
+    "`Workers.work` for an app on Redis: Dramatiq's worker processes, through `worker_main`"
+    if db: raise SystemExit(f'bgtasks-worker: {spec} keeps its jobs on Redis; --db names a SQLite file')
+    return worker_main([spec, *(['-p', str(processes)] if processes else []),
+                        *(['-t', str(threads)] if threads else [])])
 
 # %% ../nbs/06_scale_out.ipynb #39a22828
 NOT_SENT = ('never sent: the request or process that stored this job failed before its message '

@@ -14,7 +14,7 @@ from croniter import croniter
 from fastcore.basics import AttrDict, patch
 from .task import Job, Task, registry, logger
 from .store import JobStore, _UPSERT, _ROW, _values, _immediate
-from .tracking import Jobs
+from .tracking import Jobs, Workers
 
 # %% ../nbs/03b_shared.ipynb #61b41d38
 def _ticks(s:AttrDict, last:float, now:float) -> tuple:
@@ -163,18 +163,22 @@ def worker_main(args=None):
         if 'bgtasks[redis]' not in str(e): raise
         print(f'bgtasks-worker: {e}', file=sys.stderr)
         sys.exit(2)
-    if jobs.backend and not a.db:  # the scale-out lesson: Dramatiq workers
-        from bgtasks.scale import worker_main as dramatiq_main
-        return dramatiq_main([a.app, *(['-p', str(a.processes)] if a.processes else []),
-                              *(['-t', str(a.threads)] if a.threads else [])])
-    if a.db: jobs.store = jobs.workers.batch.store = JobStore(a.db)
-    jobs.workers.n = a.threads or jobs.workers.n or 4
+    return jobs.workers.work(a.app, a.processes, a.threads, a.db)  # Dramatiq's, on Redis (the scale-out lesson)
+
+@patch
+def work(self:Workers, spec:str, processes:int=None, threads:int=None, db:str=None):
+    ("Run the jobs of app `spec` (whose runner this is) in `processes` processes of `threads` workers, "
+     "from its file or `db`, until SIGINT or SIGTERM")
+    jobs = self.jobs
+    if db: jobs.store = self.batch.store = JobStore(db)
+    self.n = threads or self.n or 4
     # one child per process, each with `-p 1`; a signal to this one goes to them all
-    if (a.processes or 1)>1:
+    if (processes or 1)>1:
         cmd = [sys.executable, '-c', 'from bgtasks.shared import worker_main; worker_main()',
-               a.app, '-p', '1', '-t', str(jobs.workers.n), *(['--db', a.db] if a.db else [])]
-        kids = [subprocess.Popen(cmd) for _ in range(a.processes)]
+               spec, '-p', '1', '-t', str(self.n), *(['--db', db] if db else [])]
+        kids = [subprocess.Popen(cmd) for _ in range(processes)]
         for s in (signal.SIGINT, signal.SIGTERM):
             signal.signal(s, lambda n,f: [k.send_signal(n) for k in kids])
         return max(k.wait() for k in kids)
     asyncio.run(run_worker(jobs))
+

@@ -279,21 +279,45 @@ def _record(self:Job, text:str|None, exc:BaseException|None=None):
     else: self._fail(exc)
 
 @patch
+def _call_body(self:Job, f, *args, catch=Exception) -> tuple:
+    ("Call `f(*args)` as this job (a job it starts goes to the same `Jobs`): the result's JSON text "
+     "and `None`, or `None` and what it raised")
+    tok = current_runner.set(self.runner)
+    try: return json.dumps(f(*args), allow_nan=False),None
+    except catch as e: return None,e
+    finally: current_runner.reset(tok)
+
+@patch
+async def _await_body(self:Job, f, *args) -> tuple:
+    "`Job._call_body` for an `async` `f`; a cancellation goes through"
+    tok = current_runner.set(self.runner)
+    try: return json.dumps(await f(*args), allow_nan=False),None
+    except Exception as e: return None,e
+    finally: current_runner.reset(tok)
+
+@patch
+def _finish(self:Job, text:str|None, exc:BaseException|None, attempt:int|None=None):
+    ("Record how an attempt ended and store it (a `RetryLater` puts the job back in line instead); "
+     "with `attempt`, only if the job is still running that attempt")
+    if (at:=getattr(exc, 'retry_at', None)) is not None: return self._defer(at)
+    if attempt is None: self._record(text, exc)
+    else:
+        with _state_lock:  # shutdown may have put it back in line: the next start runs it
+            if self.state!='running' or self.attempts!=attempt: return
+            self._record(text, exc)
+    self.save()
+
+@patch
 async def run(self:Job):
     "Run the job once under its task's policy, record the outcome and log any failure"
     if not self._claim(): return
-    tok = current_runner.set(self.runner)  # a job this job starts goes to the same `Jobs`
-    try: text,exc = json.dumps(await self.task.policy.run(self), allow_nan=False),None
-    except Exception as e: text,exc = None,e
+    try: text,exc = await self._await_body(self.task.policy.run, self)
     except BaseException:  # cancelled (`Jobs.cancel`, or shutdown)
         self._cancelled()
         self.finished = _now()
         self.save()
         raise
-    finally: current_runner.reset(tok)
-    if (at:=getattr(exc, 'retry_at', None)) is not None: return self._defer(at)  # a `RetryLater`: run again later
-    self._record(text, exc)
-    self.save()
+    self._finish(text, exc)
 
 @patch
 def save(self:Job):

@@ -9,7 +9,7 @@ __all__ = ['current_jobs', 'OWNER_COOKIE', 'jobs_log', 'Batcher', 'sign_owner', 
            'OwnerMiddleware', 'Runner', 'Workers', 'Jobs', 'StoreUnavailable', 'JobQueue', 'in_thread']
 
 # %% ../nbs/03_tracking.ipynb #833b9368
-import asyncio, base64, hmac, inspect, json, logging, os, re, threading, time, uuid, warnings, weakref
+import asyncio, base64, hmac, inspect, logging, os, re, threading, time, uuid, warnings, weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -25,7 +25,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import PlainTextResponse
 from .task import (Job, ENDED, Cancelled, registry, current_runner, current_session, logger,
                           new_id, _state_lock)
-from .policy import close_process_pool, watched, _bound
+from .policy import close_process_pool, call_here
 from .store import JobStore, Store, HOST, MAX_RECOVERIES, WAITING, _alive
 
 # %% ../nbs/03_tracking.ipynb #batch0c1
@@ -110,6 +110,13 @@ def flush(self:Batcher) -> int:
     return len(batch)
 
 @patch
+def _wrote(self:Batcher, batch:dict, waiting=None):
+    "After a write: tell `done`, then wake whoever waits for the batch"
+    if self.done: self.done(batch)
+    if waiting and not waiting.done(): waiting.set_result(None)
+
+# %% ../nbs/03_tracking.ipynb #batch0c4
+@patch
 def _failed(self:Batcher, batch:dict, e:Exception) -> dict:
     ("After a failed write: new jobs get the error, changes are kept to be tried again; "
      "return the new jobs")
@@ -124,13 +131,6 @@ def _failed(self:Batcher, batch:dict, e:Exception) -> dict:
         self.loop.call_soon_threadsafe(self.loop.call_later, self.retry_wait, self.flush)
     return new
 
-@patch
-def _wrote(self:Batcher, batch:dict, waiting=None):
-    "After a write: tell `done`, then wake whoever waits for the batch"
-    if self.done: self.done(batch)
-    if waiting and not waiting.done(): waiting.set_result(None)
-
-# %% ../nbs/03_tracking.ipynb #batch0c4
 @patch
 async def written(self:Batcher, *jobs):
     "Wait until every change made so far to `jobs` is stored; raise if storing a new one failed"
@@ -848,18 +848,8 @@ def run_here(self:Job) -> int|None:
     if not self._claim(): return None
     mine = self._attempt()
     if getattr(self, 'suspect', False): self.runner.workers.fresh()  # its start is stored before it runs
-    # as in `Job.run`: a job this job starts goes to the same `Jobs`
-    tok = current_runner.set(self.runner)
-    try:
-        args,kwargs = _bound(self)
-        text,exc = json.dumps(watched(self.task, self.task.fn, *args, **kwargs), allow_nan=False),None
-    except BaseException as e: text,exc = None,e  # a worker thread has no cancellation to pass on
-    current_runner.reset(tok)
-    with _state_lock:
-        # shutdown put it back in line: the next start runs it
-        if self.state!='running' or self.attempts!=mine: return mine
-        self._record(text, exc)
-    self.save()
+    # a worker thread has no cancellation to pass on: whatever the function raises is its failure
+    self._finish(*self._call_body(call_here, self, catch=BaseException), attempt=mine)
     return mine
 
 # %% ../nbs/03_tracking.ipynb #3853369e
