@@ -295,6 +295,8 @@ async def _await_body(self:Job, f, *args) -> tuple:
     except Exception as e: return None,e
     finally: current_runner.reset(tok)
 
+
+# %% ../nbs/00_task.ipynb #tk0body4
 @patch
 def _finish(self:Job, text:str|None, exc:BaseException|None, attempt:int|None=None):
     ("Record how an attempt ended and store it (a `RetryLater` puts the job back in line instead); "
