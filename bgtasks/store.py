@@ -91,10 +91,11 @@ def _values(job:Job) -> tuple:
     # `Task.bg` keeps the text it checked
     args = getattr(job, 'args_json', None) or json.dumps(job.args)
     return (job.id, job.task.name, args, job.state, job.attempts, job.done, job.total, job.message,
-            getattr(job, 'result_json', None) or json.dumps(job.result),
+            # (None, as a job has until it ends: its JSON without the encoder)
+            getattr(job, 'result_json', None) or ('null' if job.result is None else json.dumps(job.result)),
             job.error, job.owner, _iso(job.created), _iso(job.started), _iso(job.finished),
             job.run_at, job.worker, job.key, job.expires, job.traceback and job.traceback[-20_000:],
-            json.dumps(job.warnings), job.recoveries, job.trace,
+            'null' if job.warnings is None else json.dumps(job.warnings), job.recoveries, job.trace,
             *((limit_key(job), job.task.policy.limit) if job.task.policy.limit and job.task.policy.per else (None, None)),
             job.flow, job.step, limit_key(job) if job.task.policy.rate else None)
 

@@ -96,9 +96,12 @@ def task(fn=None, *,
     return Task(fn, name=name, policy=pol, keep=keep)
 
 # %% ../nbs/00_task.ipynb #bb26e8ab
+# `json.dumps(v, allow_nan=False)` without making an encoder per call (a job's arguments and result go through it)
+_to_json = json.JSONEncoder(allow_nan=False).encode
+
 def _json(v):
     "`v` round-tripped through JSON, so a job sees what a queue would deliver"
-    return json.loads(json.dumps(v, allow_nan=False))
+    return json.loads(_to_json(v))
 
 # %% ../nbs/00_task.ipynb #e6e64c20
 MAX_DEPTH = 32  # How deeply a job's arguments may nest (lists and dicts inside each other)
@@ -140,7 +143,7 @@ def _encode(self:Task, *args, **kwargs) -> str:
     for k,v in ba.items():
         if type(v) in _SCALARS and type(v) is not float: continue  # the usual case: nothing to walk
         if (w:=_not_json(v)): raise w[0](f'{self.name}: argument {k!r} {w[1]}')
-    return json.dumps(ba, allow_nan=False)
+    return _to_json(ba)
 
 @patch
 def check(self:Task, *args, **kwargs) -> dict:
@@ -283,7 +286,7 @@ def _call_body(self:Job, f, *args, catch=Exception) -> tuple:
     ("Call `f(*args)` as this job (a job it starts goes to the same `Jobs`): the result's JSON text "
      "and `None`, or `None` and what it raised")
     tok = current_runner.set(self.runner)
-    try: return json.dumps(f(*args), allow_nan=False),None
+    try: return _to_json(f(*args)),None
     except catch as e: return None,e
     finally: current_runner.reset(tok)
 
@@ -291,7 +294,7 @@ def _call_body(self:Job, f, *args, catch=Exception) -> tuple:
 async def _await_body(self:Job, f, *args) -> tuple:
     "`Job._call_body` for an `async` `f`; a cancellation goes through"
     tok = current_runner.set(self.runner)
-    try: return json.dumps(await f(*args), allow_nan=False),None
+    try: return _to_json(await f(*args)),None
     except Exception as e: return None,e
     finally: current_runner.reset(tok)
 
