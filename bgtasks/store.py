@@ -117,8 +117,10 @@ class JobStore:
         if self.path!=':memory:': Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         from fastlite import database  # here, not at import: a Redis worker never opens a file (and saves ~14 MiB)
         self.db = database(self.path)
-        # a workflow's triggers fire one another ("Durable workflows")
-        for p in ('journal_mode=WAL', 'synchronous=NORMAL', 'busy_timeout=5000', 'recursive_triggers=ON'):
+        # a workflow's triggers fire one another ("Durable workflows"); a batch's rows, which SQLite copies aside
+        # for the triggers, stay in memory instead of a temporary file
+        for p in ('journal_mode=WAL', 'synchronous=NORMAL', 'busy_timeout=5000', 'recursive_triggers=ON',
+                  'temp_store=MEMORY'):
             self.db.execute(f'pragma {p}')
         self.db.conn.execute(SCHEMA)  # apsw runs every statement in the script
         self._migrate()
