@@ -83,13 +83,19 @@ def _role(pid, t) -> str:
 class Meter:
     "Wall time, CPU of the whole process tree, and each process's peak RSS, from `start` to `stop`"
     def start(self):
-        self.cpu0 = sum(c for _,c in tree().values())
+        self.tree0 = tree()
+        self.cpu0 = sum(c for _,c in self.tree0.values())
         self.t0 = time.monotonic()
     def stop(self, n):
         wall,t = time.monotonic()-self.t0,tree()
         cpu = sum(c for _,c in t.values())-self.cpu0
         rss = sorted(([_role(p, t), round(_hwm(p), 1)] for p in t), key=lambda o: (o[0]!='main', o[0]))
-        return dict(n=n, wall=wall, jobs_s=n/wall, cpu_s=cpu, cpu_us_job=cpu/n*1e6, rss=rss)
+        by_role = {}  # CPU µs per job of each kind of process (the main one, the workers, Redis...)
+        for p,(_,c) in t.items():
+            r = _role(p, t)
+            by_role[r] = by_role.get(r, 0)+(c-self.tree0.get(p, (None, 0))[1])/n*1e6
+        return dict(n=n, wall=wall, jobs_s=n/wall, cpu_s=cpu, cpu_us_job=cpu/n*1e6, rss=rss,
+                    cpu_us_job_by_role={k: round(v) for k,v in by_role.items()})
 
 def until(cond, timeout, what='jobs done'):
     "Poll `cond()` every `POLL` seconds until it is true, for at most `timeout` seconds"
