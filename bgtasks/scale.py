@@ -10,15 +10,17 @@ __all__ = ['FIELDS', 'LIMIT_TTL', 'NOT_SENT', 'safe_url', 'BackendUnavailable', 
 
 # %% ../nbs/06_scale_out.ipynb #626762b1
 import argparse, asyncio, importlib, inspect, json, math, os, random, threading, time
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from functools import wraps
 from collections import Counter
 from itertools import chain
+from uuid import uuid4
 from urllib.parse import urlsplit
 import dramatiq, dramatiq.cli, redis
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis, dq_name
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware, TimeLimitExceeded
 from dramatiq.rate_limits import ConcurrentRateLimiter
@@ -52,10 +54,13 @@ FIELDS = (*COLUMNS, 'cancel', 'released')  # the last two: what `JobStore` keeps
 # fields that hashes written by older versions lack (the rest: None)
 _MISSING = dict(run_at=0., cancel=0, recoveries=0, released=0)
 
-def _fields(job:Job) -> dict:
-    "The store's columns for `job`, each as JSON"
-    return {k: v if k in ('args','result','warnings') else json.dumps(v)
-            for k,v in _row(job).items()}
+_TEXT = ('args','result','warnings')  # columns that `_row` gives as JSON text already
+
+def _fields(job:Job, only=None) -> dict:
+    "The store's columns for `job` (or only those named in `only`), each as JSON"
+    r = _row(job)
+    # (most of a new job's columns are null)
+    return {k: r[k] if k in _TEXT else 'null' if r[k] is None else json.dumps(r[k]) for k in only or r}
 
 def _decode(h:dict) -> AttrDict|None:
     "A stored hash as a record shaped like `JobStore`'s"
@@ -137,15 +142,20 @@ end
 return h"""
 
 @patch
+def _adding(self:RedisStore, pipe, job:Job, unsent:bool=True):
+    "Queue on `pipe` the commands that insert a new job and index it (`unsent`: and mark it not sent yet)"
+    # a field left out reads as null (`_decode`)
+    pipe.hset(self._key(job.id), mapping={k:v for k,v in _fields(job).items() if v!='null'})
+    for k in self._indexes(job.owner, job.state): pipe.zadd(k, {job.id: job.created.timestamp()})
+    # until its message is sent (see "When Redis loses data")
+    if unsent: pipe.zadd(self.prefix+'unsent', {job.id: time.time()})
+
+@patch
 @_reaching
 def add(self:RedisStore, job:Job):
-    "Insert a new job and index it"
+    "Insert a new job and index it, marked not sent yet"
     with self.r.pipeline() as pipe:
-        # a field left out reads as null (`_decode`)
-        pipe.hset(self._key(job.id), mapping={k:v for k,v in _fields(job).items() if v!='null'})
-        for k in self._indexes(job.owner, job.state): pipe.zadd(k, {job.id: job.created.timestamp()})
-        # until its message is sent (see "When Redis loses data")
-        pipe.zadd(self.prefix+'unsent', {job.id: time.time()})
+        self._adding(pipe, job)
         pipe.execute()
     self.writes += 1
 
@@ -161,8 +171,7 @@ def _update(self:RedisStore, id:str, fields:dict, when=LIVE) -> bool:
 @patch
 def save(self:RedisStore, job:Job, when=LIVE, fields=CHANGING) -> bool:
     "Write the job's `fields` (default: all that change) if its stored state is in `when` (default: it has not ended)"
-    r = _fields(job)
-    return self._update(job.id, {k:r[k] for k in fields}, when)
+    return self._update(job.id, _fields(job, fields), when)
 
 @patch
 def cancel(self:RedisStore, id:str) -> bool:
@@ -295,28 +304,49 @@ def actor(self:RedisBackend, t:Task) -> dramatiq.Actor:
 
 _UNSENT = (redis.RedisError, BrokerConnectionError, BackendUnavailable)
 
+def _dispatch(broker:RedisBroker, pipe, message, delay:int|None):
+    ("Dramatiq's `RedisBroker.enqueue` of `message` (in `delay` ms), its dispatch script queued on the "
+     "transaction `pipe` instead of run, so that it commits with the rest of `pipe`; the message as sent")
+    queue = message.queue_name
+    message = message.copy(options={'redis_message_id': str(uuid4())})  # as `enqueue` does
+    if delay is not None:  # Dramatiq's own delay queue
+        queue = dq_name(queue)
+        message = message.copy(queue_name=queue, options={'eta': current_millis()+delay})
+    broker.emit_before('enqueue', message, delay)
+    pipe.evalsha(broker.scripts['dispatch'].sha, 1, broker.namespace, 'enqueue', current_millis(), queue,
+                 broker.broker_id, broker.heartbeat_timeout, broker.dead_message_ttl,
+                 broker._should_do_maintenance('enqueue'), broker._max_unpack_size(),
+                 message.options['redis_message_id'], message.encode())
+    return message
+
 @patch
-def send(self:RedisBackend, jobs:list):
-    ("Send the messages of stored `jobs` (a chain's only for its first step) and note them sent; "
-     "if that fails, remove the jobs not sent and raise")
-    for k,j in enumerate(jobs):
-        c = j.chain
-        if c and j is not c.jobs[0]: continue  # the step before it sends it
-        # a chain's rest travels along
-        args = (j.id, [[s.id, s.task.name] for s in c.jobs[1:]], c.on_error) if c else (j.id,)
-        # Dramatiq's own delay queue
-        opts = {'delay': max(0, round((j.run_at-time.time())*1000))} if j.run_at else {}
-        try: (self.actor(j.task).send_with_options(args=args, **opts) if opts
-              else self.actor(j.task).send(*args))
-        except _UNSENT as e:
-            rest = [x for x in jobs[k:] if not x.chain or x.chain.jobs[0] not in jobs[:k]]
-            with suppress(*_UNSENT): self.store.sent([x.id for x in jobs if x not in rest])
-            self._unsend(rest, e)
-    try: n = self.store.sent([j.id for j in jobs])
-    except _UNSENT as e:  # their messages went out, but with no record the workers skip them
-        self._unsend(jobs, e)
-    if n<len(jobs):
-        raise BackendUnavailable(self.url, TimeoutError(f'{len(jobs)-n} job(s) took too long '
+def _message(self:RedisBackend, j:Job) -> tuple:
+    "The Dramatiq message of job `j` (a chain's first step carries the rest), and its delay in ms"
+    c = j.chain
+    args = (j.id, [[s.id, s.task.name] for s in c.jobs[1:]], c.on_error) if c else (j.id,)
+    return (self.actor(j.task).message_with_options(args=args),
+            max(0, round((j.run_at-time.time())*1000)) if j.run_at else None)
+
+@patch
+def send(self:RedisBackend, jobs:list, new:bool=False):
+    ("Send the messages of stored `jobs` (a chain's only for its first step) and note them sent, in one "
+     "transaction (`new`: store the jobs in it too); if that fails, remove the jobs and raise")
+    first = [(j, *self._message(j)) for j in jobs if not j.chain or j is j.chain.jobs[0]]
+    with self.store.r.pipeline() as pipe:  # MULTI ... EXEC: all of it is applied, or none
+        for j in jobs if new else (): self.store._adding(pipe, j, unsent=False)
+        sent = [(_dispatch(self.broker, pipe, m, d), d) for _,m,d in first]
+        if not new: pipe.zrem(self.store.prefix+'unsent', *[j.id for j in jobs])
+        try: res = pipe.execute(raise_on_error=False)
+        except _UNSENT as e: self._unsend(jobs, e, stored=not new)  # the reply may have been lost after it was applied
+    if (errs:=[r for r in res if isinstance(r, Exception)]):
+        if not all(isinstance(e, redis.exceptions.NoScriptError) for e in errs): self._unsend(jobs, errs[0])
+        # Redis restarted and forgot Dramatiq's script, and only that failed: send as Dramatiq does
+        try: sent = [(self.broker.enqueue(m, delay=d), d) for _,m,d in first]
+        except _UNSENT as e: self._unsend(jobs, e)
+    for m,d in sent: self.broker.emit_after('enqueue', m, d)
+    self.store.writes += 1
+    if not new and res[-1]<len(jobs):  # `reconcile` failed some, as never sent
+        raise BackendUnavailable(self.url, TimeoutError(f'{len(jobs)-res[-1]} job(s) took too long '
                                                         'to send and were failed'))
 
 @patch
@@ -362,9 +392,9 @@ def enqueue(self:RedisBackend, job:Job, send:bool=True) -> Job:
                 got.key,got.result,got.error,got.foreign = r.key,r.result,r.error,r.state not in ENDED
                 if not got.foreign: got._end()
                 return got
-        self.store.add(job)
+        if not send: self.store.add(job)  # its message waits: marked not sent
     except _UNSENT as e: self._unsend([job], e, stored=False)
-    if send: self.send([job])
+    if send: self.send([job], new=True)  # stored and sent in one transaction
     return job
 
 # %% ../nbs/06_scale_out.ipynb #rrun0002
