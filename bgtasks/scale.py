@@ -332,12 +332,14 @@ def send(self:RedisBackend, jobs:list, new:bool=False):
     ("Send the messages of stored `jobs` (a chain's only for its first step) and note them sent, in one "
      "transaction (`new`: store the jobs in it too); if that fails, remove the jobs and raise")
     first = [(j, *self._message(j)) for j in jobs if not j.chain or j is j.chain.jobs[0]]
-    with self.store.r.pipeline() as pipe:  # MULTI ... EXEC: all of it is applied, or none
-        for j in jobs if new else (): self.store._adding(pipe, j, unsent=False)
-        sent = [(_dispatch(self.broker, pipe, m, d), d) for _,m,d in first]
-        if not new: pipe.zrem(self.store.prefix+'unsent', *[j.id for j in jobs])
-        try: res = pipe.execute(raise_on_error=False)
-        except _UNSENT as e: self._unsend(jobs, e, stored=not new)  # the reply may have been lost after it was applied
+    try:
+        with self.store.r.pipeline() as pipe:  # MULTI ... EXEC: all of it is applied, or none
+            for j in jobs if new else (): self.store._adding(pipe, j, unsent=False)
+            # (`_dispatch` may ask Redis something first, once per process)
+            sent = [(_dispatch(self.broker, pipe, m, d), d) for _,m,d in first]
+            if not new: pipe.zrem(self.store.prefix+'unsent', *[j.id for j in jobs])
+            res = pipe.execute(raise_on_error=False)
+    except _UNSENT as e: self._unsend(jobs, e, stored=not new)  # the reply may have been lost after it was applied
     if (errs:=[r for r in res if isinstance(r, Exception)]):
         if not all(isinstance(e, redis.exceptions.NoScriptError) for e in errs): self._unsend(jobs, errs[0])
         # Redis restarted and forgot Dramatiq's script, and only that failed: send as Dramatiq does
