@@ -343,8 +343,10 @@ def send(self:RedisBackend, jobs:list, new:bool=False):
     if (errs:=[r for r in res if isinstance(r, Exception)]):
         if not all(isinstance(e, redis.exceptions.NoScriptError) for e in errs): self._unsend(jobs, errs[0])
         # Redis restarted and forgot Dramatiq's script, and only that failed: send as Dramatiq does
-        try: sent = [(self.broker.enqueue(m, delay=d), d) for _,m,d in first]
+        try:
+            for _,m,d in first: self.broker.enqueue(m, delay=d)
         except _UNSENT as e: self._unsend(jobs, e)
+        sent = []  # `enqueue` told the middleware itself (its `before_enqueue` heard of them twice)
     for m,d in sent: self.broker.emit_after('enqueue', m, d)
     self.store.writes += 1
     if not new and res[-1]<len(jobs):  # `reconcile` failed some, as never sent
