@@ -138,6 +138,10 @@ def free_port():
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
 
+def _path(d) -> str:
+    "PYTHONPATH for a case's processes: `d` (its app module), then whatever this run was given (to A/B two checkouts)"
+    return os.pathsep.join([str(d), *filter(None, [os.environ.get('PYTHONPATH')])])
+
 def start_redis(d):
     "A fresh redis-server on a free loopback port, append-only file in `d`; its URL"
     import redis
@@ -179,7 +183,7 @@ async def anoop(i:int): return i
 def _bgtasks(n, d, timeout, mode):
     (d/'bench_app.py').write_text(BGTASKS_APP)
     sys.path.insert(0, str(d))
-    env = dict(BENCH_DB=str(d/'jobs.db'), PYTHONPATH=str(d))
+    env = dict(BENCH_DB=str(d/'jobs.db'), PYTHONPATH=_path(d))
     if mode=='redis':
         env['REDIS_URL'] = start_redis(d)
         exe = shutil.which('bgtasks-worker')
@@ -226,7 +230,7 @@ def noop(i):
 def case_dramatiq_raw(n, d, timeout):
     (d/'raw_app.py').write_text(DRAMATIQ_APP)
     sys.path.insert(0, str(d))
-    env = dict(REDIS_URL=start_redis(d), PYTHONPATH=str(d))
+    env = dict(REDIS_URL=start_redis(d), PYTHONPATH=_path(d))
     start_dramatiq([sys.executable, '-m', 'dramatiq', 'raw_app', '-p', 2, '-t', 2], d, 'workers', env)
     os.environ.update(env)
     import raw_app

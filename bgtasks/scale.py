@@ -51,8 +51,10 @@ class BackendUnavailable(HTTPException):
 
 # %% ../nbs/06_scale_out.ipynb #f5e1f6cf
 FIELDS = (*COLUMNS, 'cancel', 'released')  # the last two: what `JobStore` keeps beside the columns
-# fields that hashes written by older versions lack (the rest: None)
+# what a field left out of a hash reads as (the rest: None): hashes written by older versions lack these, and
+# a new job's hash leaves them out when they hold this default, as it leaves out its nulls (`_new`)
 _MISSING = dict(run_at=0., cancel=0, recoveries=0, released=0)
+_UNSET = {k: json.dumps(v) for k,v in _MISSING.items()}  # ...as JSON
 
 _TEXT = ('args','result','warnings')  # columns that `_row` gives as JSON text already
 
@@ -61,6 +63,10 @@ def _fields(job:Job, only=None) -> dict:
     r = _row(job)
     # (most of a new job's columns are null)
     return {k: r[k] if k in _TEXT else 'null' if r[k] is None else json.dumps(r[k]) for k in only or r}
+
+def _new(job:Job) -> dict:
+    "The fields of a new job's hash: its columns as JSON, less those that read back the same when left out"
+    return {k:v for k,v in _fields(job).items() if v!=_UNSET.get(k, 'null')}
 
 def _decode(h:dict) -> AttrDict|None:
     "A stored hash as a record shaped like `JobStore`'s"
@@ -127,7 +133,8 @@ end
 if same then return old end
 if not string.find(' '..ARGV[3]..' ', ' '..old..' ', 1, true) then return false end
 redis.call('hset', KEYS[1], unpack(ARGV, 4))
-local new = redis.call('hget', KEYS[1], 'state')
+local new = old
+for i = 1, #names do if names[i] == 'state' then new = ARGV[2*i+3] end end
 if new ~= old then move(ARGV[1], ARGV[2], KEYS[1], cjson.decode(old), cjson.decode(new)) end
 return old"""
 
@@ -144,8 +151,7 @@ return h"""
 @patch
 def _adding(self:RedisStore, pipe, job:Job, unsent:bool=True):
     "Queue on `pipe` the commands that insert a new job and index it (`unsent`: and mark it not sent yet)"
-    # a field left out reads as null (`_decode`)
-    pipe.hset(self._key(job.id), mapping={k:v for k,v in _fields(job).items() if v!='null'})
+    pipe.hset(self._key(job.id), mapping=_new(job))
     for k in self._indexes(job.owner, job.state): pipe.zadd(k, {job.id: job.created.timestamp()})
     # until its message is sent (see "When Redis loses data")
     if unsent: pipe.zadd(self.prefix+'unsent', {job.id: time.time()})
@@ -192,7 +198,8 @@ def begin(self:RedisStore, id:str, started:datetime) -> AttrDict|None:
      "in one round trip (`None`: no such job)")
     h = self._begin(keys=[self._key(id)], args=[self.prefix, id, json.dumps(_iso(started))])
     self.writes += 1
-    return _decode(dict(zip(h[::2], h[1::2])))
+    if (r:=_decode(h:=dict(zip(h[::2], h[1::2])))) is not None: r._stored = h  # for `RedisBackend._end`
+    return r
 
 # %% ../nbs/06_scale_out.ipynb #ec9c95ab
 @patch
@@ -478,6 +485,14 @@ def _job(r:AttrDict) -> Job:
                                for t in (r.created, r.started)]
     return job
 
+def _ending(job:Job) -> dict:
+    ("The fields (JSON) an attempt at `job` ends with, less those that are null or their default and were so "
+     "when it began (if it reported no progress)")
+    f = _fields(job, _ENDING)
+    if ((was:=getattr(job, '_stored', None)) is None or getattr(job, '_saved_at', None) is not None
+        or getattr(job, '_flush_due', False)): return f
+    return {k:v for k,v in f.items() if v!=(d:=_UNSET.get(k, 'null')) or was.get(k, d)!=d}
+
 @patch
 def _begin(self:RedisBackend, id:str) -> Job|None:
     "Mark job `id` running for an attempt; `None` if it must not run"
@@ -486,7 +501,7 @@ def _begin(self:RedisBackend, id:str) -> Job|None:
     if not r or r.state not in LIVE: return None
     job = _job(r)
     if r.state=='queued':
-        job.state,job.started,job.attempts = 'running',now,r.attempts+1
+        job.state,job.started,job.attempts,job._stored = 'running',now,r.attempts+1,r._stored
         if self.jobs: self.jobs._changed(job)  # the log line, and the watchers
         return job
     # running: a worker died during this job
@@ -514,7 +529,7 @@ def _end(self:RedisBackend, job:Job, text:str=None, exc:Exception=None, again:bo
         logger.warning('job %s (%s) attempt %d failed (%s: %s); Dramatiq will retry it',
                        job.id, job.task.name, job.attempts, type(exc).__name__, exc)
     else: job._record(text, exc)  # as `Job.run` records it
-    self.store.save(job, fields=_ENDING)
+    self.store._update(job.id, _ending(job), LIVE)
     if self.jobs: self.jobs._changed(job)
     if job.key and job.state in ENDED:
         self.store.keep_key(job.key, self.keep if job.task.keep is None else job.task.keep)
