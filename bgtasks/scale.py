@@ -485,13 +485,15 @@ def _job(r:AttrDict) -> Job:
                                for t in (r.created, r.started)]
     return job
 
+_OWN = ('done','total','message')  # what only the job itself writes (its progress)
+
 def _ending(job:Job) -> dict:
-    ("The fields (JSON) an attempt at `job` ends with, less those that are null or their default and were so "
-     "when it began (if it reported no progress)")
+    ("The fields (JSON) an attempt at `job` ends with, less those it did not change since it began: its "
+     "progress, and the nulls (all of them, if it wrote progress meanwhile)")
     f = _fields(job, _ENDING)
     if ((was:=getattr(job, '_stored', None)) is None or getattr(job, '_saved_at', None) is not None
         or getattr(job, '_flush_due', False)): return f
-    return {k:v for k,v in f.items() if v!=(d:=_UNSET.get(k, 'null')) or was.get(k, d)!=d}
+    return {k:v for k,v in f.items() if k=='state' or (v!='null' and k not in _OWN) or was.get(k, 'null')!=v}
 
 @patch
 def _begin(self:RedisBackend, id:str) -> Job|None:
