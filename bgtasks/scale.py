@@ -15,6 +15,7 @@ from datetime import datetime
 from functools import wraps
 from collections import Counter
 from itertools import chain
+from json.encoder import encode_basestring_ascii
 from uuid import uuid4
 from urllib.parse import urlsplit
 import dramatiq, dramatiq.cli, redis
@@ -58,11 +59,16 @@ _UNSET = {k: json.dumps(v) for k,v in _MISSING.items()}  # ...as JSON
 
 _TEXT = ('args','result','warnings')  # columns that `_row` gives as JSON text already
 
+def _json(v) -> str:
+    "`json.dumps(v)`, without its call overhead for the values most columns hold (null, text, whole numbers)"
+    if v is None: return 'null'
+    if (t:=type(v)) is str: return encode_basestring_ascii(v)
+    return int.__repr__(v) if t is int else json.dumps(v)
+
 def _fields(job:Job, only=None) -> dict:
     "The store's columns for `job` (or only those named in `only`), each as JSON"
     r = _row(job)
-    # (most of a new job's columns are null)
-    return {k: r[k] if k in _TEXT else 'null' if r[k] is None else json.dumps(r[k]) for k in only or r}
+    return {k: r[k] if k in _TEXT else _json(r[k]) for k in only or r}
 
 def _new(job:Job) -> dict:
     "The fields of a new job's hash: its columns as JSON, less those that read back the same when left out"
