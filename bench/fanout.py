@@ -2,7 +2,8 @@
 
 The measurement of lesson nbs/05_slow_api.ipynb, section "The client sets the floor" (cells fl00r003 and fl00r005), as a
 script. The service is `bgtasks.demo:slow_service` in a uvicorn process of its own (`serve_process`, 127.0.0.1,
-BGTASKS_SLOW_DELAY=0.1). The limit is N·L/C = 1000 × 0.1 s / 50 = 2.0 s. For each client with httpx's API, plain
+BGTASKS_SLOW_DELAY=0.1, `--timeout-keep-alive 75` as in the lesson, so that no pooled connection is closed as a call goes
+out on it). The limit is N·L/C = 1000 × 0.1 s / 50 = 2.0 s. For each client with httpx's API, plain
 `httpx.AsyncClient` and `httpx_aiohttp.HttpxAiohttpClient` (aiohttp's transport, what `bgtasks.demo.Client` is with the
 `fast` extra), both with `httpx.Limits(max_connections=100, max_keepalive_connections=100)` and a 30 s timeout:
 - floor ("asyncio"): the N calls, C at a time (`anyio.CapacityLimiter`), in one task group on an event loop of this
@@ -71,7 +72,7 @@ def main():
     limit = N2*L2/C2
     runs = {(c, m): [] for c in clients for m in ('asyncio', 'bgtasks job')}
     tmp = Path(tempfile.mkdtemp(prefix='bgtasks-fanout-'))
-    with serve_process('bgtasks.demo:slow_service', args=['--factory'], env={'BGTASKS_SLOW_DELAY': str(L2)}) as fast_svc:
+    with serve_process('bgtasks.demo:slow_service', args=['--factory', '--timeout-keep-alive', '75'], env={'BGTASKS_SLOW_DELAY': str(L2)}) as fast_svc:
         app = dashboard(fast_svc.url, tmp/'users.db', workers=4)
         jobs = app.state.jobs
         with TestClient(app):
