@@ -8,7 +8,9 @@ a timeout after which its process group is killed), and collects the JSON each w
    durable job, against the same handler with Starlette's / FastAPI's `BackgroundTask(s)`; the ratio is of the
    `sustained` rates (requests / (load seconds + seconds to drain the jobs still queued)), wrk's own rate ratio beside it.
 3. `peers.py`: durable no-op jobs/s, CPU µs per job and peak RSS per process for bgtasks and its peers.
-4. `page_p99.py` (lesson 02): a page's p99 while 1000 CPU-bound `def` jobs of 5 ms run in threads, and in processes.
+4. `page_p99.py` (lesson 02): a page's p99 while 1000 CPU-bound `def` jobs of 5 ms run in threads, and in processes;
+   beside a busy loop per core at the pool's niceness with no job (the floor under processes); and while the jobs
+   in processes sleep instead (the server's bookkeeping alone).
 5. `workflows.py` (lesson 03c): 3000 three-step chains against 3000 plain jobs, and a group of 1000 with a fan-in
    against 1000 plain jobs.
 Their own defaults are kept except for the rounds (`--rounds`, default 3 each; `--quick`: 1 each). The JSON of each
@@ -118,9 +120,12 @@ def rows(parts) -> list:
             s,r = j['settings'],j['results']
             note = '' if r['checks_passed'] else ' · CHECKS FAILED'
             for k,label in (('idle', 'idle'), ('thread', f"{s['jobs']} def jobs in threads"),
-                            ('process', f"{s['jobs']} def jobs, process=True")):
-                out.append((f"page p99 ({s['jobs']} jobs of {s['ms']:g} ms CPU)", label, f"{r['p99_ms'][k]:.1f} ms",
-                            f"{r['vs_idle'][k]:.1f}x idle{note}"))
+                            ('process', f"{s['jobs']} def jobs, process=True"),
+                            ('floor', 'no job, a busy loop per core at the pool\'s niceness (the floor)'),
+                            ('nap', f"{s['jobs']} process=True jobs that sleep instead")):
+                if k in r['p99_ms']:  # (no floor in a run before it was measured)
+                    out.append((f"page p99 ({s['jobs']} jobs of {s['ms']:g} ms CPU)", label, f"{r['p99_ms'][k]:.1f} ms",
+                                f"{r['vs_idle'][k]:.1f}x idle{note}"))
     if (p:=parts.get('workflows')):
         if 'json' not in p: failed('workflows', p)
         else:

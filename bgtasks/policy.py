@@ -66,15 +66,10 @@ def _run_in_child(t, args):
     return t.fn(*ba.args, **ba.kwargs)
 
 # %% ../nbs/02_async.ipynb #e2a9d9fc
-# The pool's workers run at the lowest CPU priority, so that the server they forked from gets a core as soon
-# as it needs one: Linux's SCHED_IDLE, else (another OS, or a kernel that refuses) this niceness
-POOL_NICE = 10
+# The pool's workers run at the lowest CPU priority (the highest niceness), so that the server they forked from
+# gets a core as soon as it needs one
+POOL_NICE = 19
 _pool,_pool_forked = None,0.
-
-def _lower_priority():
-    "A pool worker's initializer: run only on CPU time that nothing else wants (`SCHED_IDLE`), else at `POOL_NICE`"
-    try: os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError): os.nice(POOL_NICE)
 
 def process_pool(t=None) -> ProcessPoolExecutor:
     "The shared process pool, restarted if task `t` was defined after it forked"
@@ -82,7 +77,7 @@ def process_pool(t=None) -> ProcessPoolExecutor:
     if _pool is None or (t is not None and t.defined>=_pool_forked):
         if _pool: _pool.shutdown(wait=False)
         _pool = ProcessPoolExecutor(mp_context=multiprocessing.get_context('fork'),
-                                    initializer=_lower_priority)
+                                    initializer=os.nice, initargs=(POOL_NICE,))
         _pool_forked = time.monotonic()  # its workers fork when the first job arrives, after this
         # in a multiprocessing child (e.g. a uvicorn worker) close before the exit handler
         # joins children
